@@ -1,0 +1,107 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Everything a service reads from its environment (CONTRACT.md section 6), resolved once at start.
+public struct TicketingConfig: Sendable {
+    public var service: String
+    public var dataDirectory: String
+    public var jwtKey: String
+    public var databaseURL: String
+    public var natsURL: String
+    public var expirationWindowSeconds: Int
+    public var stripeKey: String
+    public var stripeAPIBase: String
+    public var secureCookies: Bool
+    public var sessionLifetimeSeconds: Int
+    public var bcryptCost: Int
+
+    public init(
+        service: String,
+        dataDirectory: String = ".data",
+        jwtKey: String,
+        databaseURL: String,
+        natsURL: String = "nats://127.0.0.1:4222",
+        expirationWindowSeconds: Int = 900,
+        stripeKey: String = "sk_test_local",
+        stripeAPIBase: String = "http://127.0.0.1:8420",
+        secureCookies: Bool = false,
+        sessionLifetimeSeconds: Int = 7 * 86_400,
+        bcryptCost: Int = 12
+    ) {
+        self.service = service
+        self.dataDirectory = dataDirectory
+        self.jwtKey = jwtKey
+        self.databaseURL = databaseURL
+        self.natsURL = natsURL
+        self.expirationWindowSeconds = expirationWindowSeconds
+        self.stripeKey = stripeKey
+        self.stripeAPIBase = stripeAPIBase
+        self.secureCookies = secureCookies
+        self.sessionLifetimeSeconds = sessionLifetimeSeconds
+        self.bcryptCost = bcryptCost
+    }
+
+    public struct Invalid: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Reads the environment; local defaults keep `scripts/dev` free of configuration.
+    public static func fromEnvironment(
+        service: String,
+        _ env: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> TicketingConfig {
+        func value(_ key: String) -> String? {
+            env[key].flatMap { $0.isEmpty ? nil : $0 }
+        }
+        func integer(_ key: String, _ fallback: Int, range: ClosedRange<Int>) throws -> Int {
+            guard let raw = value(key) else { return fallback }
+            guard let number = Int(raw), range.contains(number) else {
+                throw Invalid(description: "\(key) must be a whole number in \(range), got '\(raw)'")
+            }
+            return number
+        }
+        let dataDirectory = value("TICKETING_DATA_DIR") ?? ".data"
+        let jwtKey = try value("JWT_KEY") ?? LocalSecret.load(named: "jwt-key", in: dataDirectory)
+        guard jwtKey.utf8.count >= 32 else {
+            throw Invalid(description: "JWT_KEY must be at least 32 bytes (HS256 needs a key as long as its digest)")
+        }
+        return TicketingConfig(
+            service: service,
+            dataDirectory: dataDirectory,
+            jwtKey: jwtKey,
+            databaseURL: value("DATABASE_URL") ?? "sqlite://\(dataDirectory)/\(service).sqlite",
+            natsURL: value("NATS_URL") ?? "nats://127.0.0.1:4222",
+            expirationWindowSeconds: try integer("EXPIRATION_WINDOW_SECONDS", 900, range: 1...86_400 * 30),
+            stripeKey: value("STRIPE_KEY") ?? "sk_test_local",
+            stripeAPIBase: value("STRIPE_API_BASE") ?? "http://127.0.0.1:8420",
+            secureCookies: ["1", "true", "yes"].contains(value("COOKIE_SECURE")?.lowercased() ?? "false"),
+            sessionLifetimeSeconds: try integer("SESSION_LIFETIME_SECONDS", 7 * 86_400, range: 60...86_400 * 365),
+            bcryptCost: try integer("BCRYPT_COST", 12, range: 4...31)
+        )
+    }
+}
+
+/// A secret generated once per checkout and kept in the data directory, so local runs need no setup
+/// and every local service shares it. Deployments set the variable instead.
+enum LocalSecret {
+    static func load(named name: String, in directory: String) throws -> String {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = URL(fileURLWithPath: directory).appendingPathComponent(name).path
+        // Written to a private temporary file, then linked into place: link(2) fails if the name exists,
+        // so services starting at the same moment all end up with the first one's key, never a half-written one.
+        var generator = SystemRandomNumberGenerator()
+        let secret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        let temporary = path + ".\(ProcessInfo.processInfo.processIdentifier).tmp"
+        if FileManager.default.createFile(
+            atPath: temporary, contents: Data(secret.utf8), attributes: [.posixPermissions: 0o600]
+        ) {
+            _ = link(temporary, path)
+            _ = unlink(temporary)
+        }
+        let stored = try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !stored.isEmpty else { throw TicketingConfig.Invalid(description: "\(path) is empty") }
+        return stored
+    }
+}

@@ -1,0 +1,3 @@
+// Services import TicketingCore alone and get the frameworks every service uses.
+@_exported import Fluent
+@_exported import Vapor

@@ -1,0 +1,82 @@
+import CoreMetrics
+import Prometheus
+import SQLKit
+import Vapor
+
+/// A dependency the service needs to do useful work; `/readyz` is 200 only when every check passes.
+public struct ReadinessCheck: Sendable {
+    public var name: String
+    public var probe: @Sendable (Application) async throws -> Void
+
+    public init(name: String, probe: @escaping @Sendable (Application) async throws -> Void) {
+        self.name = name
+        self.probe = probe
+    }
+
+    public static let database = ReadinessCheck(name: "database") { app in
+        try await app.sql.raw("SELECT 1").run()
+    }
+}
+
+private struct ReadinessReport: Content {
+    var status: String
+    var checks: [String: String]
+}
+
+extension Application {
+    private struct ReadinessChecksKey: StorageKey {
+        typealias Value = [ReadinessCheck]
+    }
+
+    public var readinessChecks: [ReadinessCheck] {
+        get { storage[ReadinessChecksKey.self] ?? [] }
+        set { storage[ReadinessChecksKey.self] = newValue }
+    }
+}
+
+/// `/healthz`, `/readyz` and `/metrics` on the service's own port (the ingress does not route them).
+public struct HealthController: RouteCollection, Sendable {
+    public init() {}
+
+    public func boot(routes: any RoutesBuilder) throws {
+        routes.get("healthz") { _ in ["status": "ok"] }
+        routes.get("readyz", use: ready)
+        routes.get("metrics") { _ in
+            var headers = HTTPHeaders()
+            headers.contentType = HTTPMediaType(type: "text", subType: "plain", parameters: ["version": "0.0.4"])
+            return Response(status: .ok, headers: headers, body: .init(string: TicketingMetrics.registry.emitToString()))
+        }
+    }
+
+    @Sendable
+    func ready(_ request: Request) async throws -> Response {
+        var checks: [String: String] = [:]
+        var ready = true
+        for check in request.application.readinessChecks {
+            do {
+                try await check.probe(request.application)
+                checks[check.name] = "ok"
+            } catch {
+                ready = false
+                checks[check.name] = "unavailable"
+                request.logger.warning("readiness check failed", metadata: ["check": "\(check.name)", "error": "\(String(reflecting: error))"])
+            }
+        }
+        let report = ReadinessReport(status: ready ? "ready" : "unavailable", checks: checks)
+        return try await report.encodeResponse(status: ready ? .ok : .serviceUnavailable, for: request)
+    }
+}
+
+/// One Prometheus registry per process. swift-metrics is bootstrapped onto it once, so Vapor's own request
+/// metrics (`http_requests_total`, `http_request_duration_seconds`) and ours are served together.
+public enum TicketingMetrics {
+    public static let registry = PrometheusCollectorRegistry()
+
+    private static let bootstrapped: Void = {
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+    }()
+
+    public static func bootstrap() {
+        _ = bootstrapped
+    }
+}

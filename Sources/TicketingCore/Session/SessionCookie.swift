@@ -1,0 +1,35 @@
+import Foundation
+import Vapor
+
+/// The `session` cookie: base64 of `{"jwt": "<token>"}`, as the seed's cookie-session wrote it.
+public enum SessionCookie {
+    public static let name = "session"
+
+    private struct Body: Codable {
+        var jwt: String
+    }
+
+    public static func encode(jwt: String) -> String {
+        // A struct of one string always encodes.
+        let json = (try? JSONEncoder().encode(Body(jwt: jwt))) ?? Data()
+        return json.base64EncodedString()
+    }
+
+    /// The token in a cookie value, or nil when the value is not the expected shape.
+    public static func decode(_ value: String) -> String? {
+        guard let data = Data(base64Encoded: value),
+              let body = try? JSONDecoder().decode(Body.self, from: data)
+        else { return nil }
+        return body.jwt
+    }
+
+    /// `Set-Cookie` for a new session. Max-Age matches the token's lifetime so a browser keeps the user signed in.
+    public static func setHeader(jwt: String, maxAge: Int, secure: Bool) -> String {
+        var parts = ["\(name)=\(encode(jwt: jwt))", "Path=/", "Max-Age=\(maxAge)", "HttpOnly", "SameSite=Lax"]
+        if secure { parts.append("Secure") }
+        return parts.joined(separator: "; ")
+    }
+
+    /// `Set-Cookie` that clears the session, exactly as CONTRACT.md gives it.
+    public static let clearHeader = "\(name)=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly"
+}

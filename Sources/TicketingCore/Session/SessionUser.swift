@@ -1,0 +1,54 @@
+import JWT
+import Vapor
+
+/// The JWT inside the `session` cookie: `{id, email, iat, exp}`, HS256.
+public struct SessionToken: JWTPayload, Equatable {
+    public var id: String
+    public var email: String
+    public var iat: IssuedAtClaim
+    public var exp: ExpirationClaim
+
+    public init(id: String, email: String, issuedAt: Date, lifetime: TimeInterval) {
+        self.id = id
+        self.email = email
+        // Whole seconds, as every JWT library writes them.
+        let now = Date(timeIntervalSince1970: issuedAt.timeIntervalSince1970.rounded(.down))
+        self.iat = IssuedAtClaim(value: now)
+        self.exp = ExpirationClaim(value: now.addingTimeInterval(lifetime))
+    }
+
+    public func verify(using algorithm: some JWTAlgorithm) async throws {
+        try exp.verifyNotExpired()
+    }
+}
+
+/// The signed-in user as the API shows it: `{id, email, iat}`.
+public struct CurrentUser: Content, Equatable, Sendable {
+    public var id: String
+    public var email: String
+    public var iat: Int
+
+    public init(_ token: SessionToken) {
+        id = token.id
+        email = token.email
+        iat = Int(token.iat.value.timeIntervalSince1970)
+    }
+}
+
+extension Request {
+    private struct CurrentUserKey: StorageKey {
+        typealias Value = CurrentUser
+    }
+
+    /// The user of a valid session cookie, or nil when signed out (no cookie, bad or expired token).
+    public var currentUser: CurrentUser? {
+        get { storage[CurrentUserKey.self] }
+        set { storage[CurrentUserKey.self] = newValue }
+    }
+
+    /// The signed-in user, or the contract's 401.
+    public func requireUser() throws -> CurrentUser {
+        guard let user = currentUser else { throw AppError.notAuthorized }
+        return user
+    }
+}

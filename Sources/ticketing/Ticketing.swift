@@ -1,0 +1,93 @@
+import ArgumentParser
+import Auth
+import Logging
+import TicketingCore
+import Vapor
+
+/// The one binary: every service, chosen by argument, so a deployment ships a single image.
+@main
+struct Ticketing: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The Ticketing marketplace services.",
+        subcommands: [Serve.self, Migrate.self]
+    )
+}
+
+enum ServiceName: String, ExpressibleByArgument, CaseIterable {
+    case auth
+
+    /// Each service's port when `PORT` is not set, matching the local nginx configuration.
+    var defaultPort: Int {
+        switch self {
+        case .auth: 4001
+        }
+    }
+
+    func configure(_ app: Application, _ config: TicketingConfig) async throws {
+        switch self {
+        case .auth: try await AuthService.configure(app, config)
+        }
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run one service's HTTP server (migrating its database first).")
+
+    @ArgumentParser.Argument(help: "The service: \(ServiceName.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var service: ServiceName
+
+    @ArgumentParser.Option(help: "Address to bind.")
+    var hostname = ProcessInfo.processInfo.environment["HOST"] ?? "127.0.0.1"
+
+    @ArgumentParser.Option(help: "Port to bind (default: PORT, else the service's own).")
+    var port: Int?
+
+    func run() async throws {
+        let app = try await makeApplication(service)
+        app.http.server.configuration.hostname = hostname
+        app.http.server.configuration.port = port
+            ?? ProcessInfo.processInfo.environment["PORT"].flatMap(Int.init)
+            ?? service.defaultPort
+        do {
+            try await service.configure(app, TicketingConfig.fromEnvironment(service: service.rawValue))
+            try await app.execute()
+        } catch {
+            app.logger.critical("service stopped", metadata: ["error": "\(error)"])
+            try? await app.asyncShutdown()
+            throw error
+        }
+        try await app.asyncShutdown()
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Apply a service's database migrations and exit.")
+
+    @ArgumentParser.Argument var service: ServiceName
+
+    func run() async throws {
+        let app = try await makeApplication(service)
+        do {
+            // Configuring a service migrates its database.
+            try await service.configure(app, TicketingConfig.fromEnvironment(service: service.rawValue))
+        } catch {
+            try? await app.asyncShutdown()
+            throw error
+        }
+        try await app.asyncShutdown()
+    }
+}
+
+/// A Vapor application whose own command line is empty: argument parsing is ours, Vapor only serves.
+func makeApplication(_ service: ServiceName) async throws -> Application {
+    var environment = try Environment.detect(arguments: ["ticketing"])
+    try LoggingSystem.bootstrap(from: &environment) { level in
+        { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            handler[metadataKey: "service"] = .string(service.rawValue)
+            return handler
+        }
+    }
+    return try await Application.make(environment)
+}

@@ -1,0 +1,44 @@
+import Prometheus
+import TicketingCore
+import TicketingTesting
+import XCTVapor
+
+final class HealthTests: XCTestCase {
+    func testHealthReadinessAndMetricsAnswerOnTheServicePort() async throws {
+        try await TestSupport.withApp(service: "core", configure: { app, config in
+            try await app.configureTicketingService(config)
+        }) { app in
+            do {
+                let actual = try await app.testable().sendRequest(.GET, "/healthz").status
+                XCTAssertEqual(actual, .ok)
+            }
+
+            let ready = try await app.testable().sendRequest(.GET, "/readyz")
+            XCTAssertEqual(ready.status, .ok)
+            XCTAssertEqual(try ready.content.decode(Readiness.self), Readiness(status: "ready", checks: ["database": "ok"]))
+
+            let counter = TicketingMetrics.registry.makeCounter(
+                descriptor: MetricNameDescriptor(metricName: "health_test", unitName: "total", helpText: "counted by a test")
+            )
+            counter.increment(by: Int64(3))
+            let metrics = try await app.testable().sendRequest(.GET, "/metrics")
+            XCTAssertEqual(metrics.status, .ok)
+            XCTAssertEqual(metrics.headers.contentType?.type, "text")
+            XCTAssertTrue(metrics.body.string.contains("health_test_total 3"), metrics.body.string)
+            // Vapor's own request metrics reach the same registry once swift-metrics is bootstrapped onto it.
+            XCTAssertTrue(metrics.body.string.contains("http_requests_total"), metrics.body.string)
+        }
+    }
+
+    func testReadinessFailsWhenAnyCheckFails() async throws {
+        struct Down: Error {}
+        try await TestSupport.withApp(service: "core", configure: { app, config in
+            try await app.configureTicketingService(config)
+            app.readinessChecks.append(ReadinessCheck(name: "events") { _ in throw Down() })
+        }) { app in
+            let ready = try await app.testable().sendRequest(.GET, "/readyz")
+            XCTAssertEqual(ready.status, .serviceUnavailable)
+            XCTAssertEqual(try ready.content.decode(Readiness.self).checks, ["database": "ok", "events": "unavailable"])
+        }
+    }
+}

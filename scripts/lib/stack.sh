@@ -1,0 +1,147 @@
+# Starting and stopping the local stack, shared by scripts/dev and scripts/test. Source it; do not run it.
+# Every process is started here, recorded by PID, and stopped by that PID: nothing else on the machine is touched.
+
+STACK_PIDS=()
+STACK_NAMES=()
+
+# A TCP port on loopback that nothing listens on right now.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# stack_spawn NAME LOGFILE COMMAND...: starts a child in the background and records it.
+stack_spawn() {
+  local name=$1 log=$2
+  shift 2
+  "$@" >>"$log" 2>&1 &
+  STACK_PIDS+=($!)
+  STACK_NAMES+=("$name")
+}
+
+# Stops every recorded child: SIGTERM, up to 15 s to finish (services drain their work), then SIGKILL.
+stack_stop() {
+  local i pid deadline
+  for ((i = ${#STACK_PIDS[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${STACK_PIDS[i]}" 2>/dev/null || true
+  done
+  deadline=$((SECONDS + 15))
+  for pid in "${STACK_PIDS[@]}"; do
+    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  STACK_PIDS=()
+  STACK_NAMES=()
+}
+
+# wait_http URL SECONDS: waits until URL answers 200.
+wait_http() {
+  local url=$1 deadline=$((SECONDS + $2))
+  until curl -fsS -o /dev/null "$url" 2>/dev/null; do
+    if ((SECONDS >= deadline)); then
+      echo "stack: $url did not become ready" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+# wait_tcp PORT SECONDS: waits until something accepts connections on the loopback port.
+wait_tcp() {
+  local port=$1 deadline=$((SECONDS + $2))
+  until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    if ((SECONDS >= deadline)); then
+      echo "stack: nothing listening on port $port" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+# The services that exist, each with the path prefix the ingress routes to it (CONTRACT.md section 1).
+STACK_SERVICES=(auth)
+declare -A STACK_ROUTES=([auth]='^/api/users(/|$)')
+
+# stack_start DATA_DIR FRONT_PORT BIN_DIR: starts nats-server, the Stripe emulator, every service and nginx.
+# Exports NATS_URL, STRIPE_API_BASE and the service ports (STACK_PORT_<service>) for the caller.
+stack_start() {
+  local data=$1 front=$2 bin=$3 root
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+  mkdir -p "$data/logs" "$data/nats" "$data/nginx"
+  local logs=$data/logs
+
+  local nats_port stripe_port
+  nats_port=$(free_port)
+  stack_spawn nats-server "$logs/nats.log" nats-server -js -sd "$data/nats" -a 127.0.0.1 -p "$nats_port" -n ticketing-dev
+  wait_tcp "$nats_port" 20
+  export NATS_URL=${NATS_URL_OVERRIDE:-nats://127.0.0.1:$nats_port}
+
+  stripe_port=$(free_port)
+  stack_spawn localstripe "$logs/localstripe.log" \
+    "$root/.venv/bin/python" "$root/scripts/lib/localstripe_loopback.py" --port "$stripe_port" --state "$data/localstripe.pickle"
+  wait_tcp "$stripe_port" 30
+  export STRIPE_API_BASE=http://127.0.0.1:$stripe_port
+
+  export TICKETING_DATA_DIR=$data
+  local service port
+  for service in "${STACK_SERVICES[@]}"; do
+    port=$(free_port)
+    export "STACK_PORT_$service=$port"
+    stack_spawn "$service" "$logs/$service.log" env PORT="$port" "$bin/ticketing" serve "$service" --hostname 127.0.0.1
+  done
+  for service in "${STACK_SERVICES[@]}"; do
+    local var="STACK_PORT_$service"
+    wait_http "http://127.0.0.1:${!var}/healthz" 60 || { tail -n 30 "$logs/$service.log" >&2; return 1; }
+  done
+
+  stack_nginx_config "$data/nginx" "$front" >"$data/nginx/nginx.conf"
+  stack_spawn nginx "$logs/nginx.log" nginx -c "$data/nginx/nginx.conf" -p "$data/nginx" -e "$logs/nginx-error.log"
+  wait_tcp "$front" 20
+}
+
+# The front door: the contract's path table; paths whose service does not exist yet answer the contract's 404.
+stack_nginx_config() {
+  local dir=$1 front=$2 service var
+  [[ $(id -u) -eq 0 ]] && echo "user root;"
+  cat <<CONF
+daemon off;
+worker_processes auto;
+pid $dir/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log $dir/../logs/nginx-access.log;
+  client_body_temp_path $dir/client_body;
+  proxy_temp_path $dir/proxy;
+  fastcgi_temp_path $dir/fastcgi;
+  uwsgi_temp_path $dir/uwsgi;
+  scgi_temp_path $dir/scgi;
+  client_max_body_size 1m;
+  server_tokens off;
+CONF
+  for service in "${STACK_SERVICES[@]}"; do
+    var="STACK_PORT_$service"
+    echo "  upstream $service { server 127.0.0.1:${!var}; keepalive 32; }"
+  done
+  cat <<CONF
+  server {
+    listen 127.0.0.1:$front;
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_set_header Host \$host;
+    proxy_set_header X-Real-IP \$remote_addr;
+    proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+    proxy_set_header X-Forwarded-Proto \$scheme;
+    proxy_set_header X-Request-Id \$request_id;
+CONF
+  for service in "${STACK_SERVICES[@]}"; do
+    echo "    location ~ ${STACK_ROUTES[$service]} { proxy_pass http://$service; }"
+  done
+  cat <<'CONF'
+    location / {
+      default_type application/json;
+      return 404 '{"errors":[{"message":"Not Found"}]}';
+    }
+  }
+}
+CONF
+}
