@@ -1,0 +1,297 @@
+import CNATS
+import Foundation
+import Logging
+import NIOPosix
+import Synchronization
+
+/// One message to publish: its event id becomes `Nats-Msg-Id`, which JetStream uses to drop duplicates.
+public struct OutgoingMessage: Sendable, Equatable {
+    public var subject: String
+    public var id: String
+    public var data: Data
+    public var headers: [String: String]
+
+    public init(subject: String, id: String, data: Data, headers: [String: String] = [:]) {
+        self.subject = subject
+        self.id = id
+        self.data = data
+        self.headers = headers
+    }
+}
+
+/// A connection to NATS with its JetStream context.
+///
+/// Every blocking libnats call (publish waiting for its acknowledgement, fetch waiting for messages) runs on a
+/// thread pool this connection owns, never on a Swift concurrency or event-loop thread.
+public final class JetStreamConnection: @unchecked Sendable {
+    // libnats connections, JetStream contexts and subscriptions are documented as safe to use from several threads;
+    // the pointers never change after `connect`, and `closed` guards the single teardown.
+    private let connection: OpaquePointer
+    private let context: OpaquePointer
+    private let pool: NIOThreadPool
+    private let closed = Mutex(false)
+    let logger: Logger
+
+    private init(connection: OpaquePointer, context: OpaquePointer, pool: NIOThreadPool, logger: Logger) {
+        self.connection = connection
+        self.context = context
+        self.pool = pool
+        self.logger = logger
+    }
+
+    /// Connects to the first reachable server of `urls` (comma-separated). When none is reachable yet the connection
+    /// is still returned and keeps trying in the background, as it does after losing a server: callers see
+    /// `isConnected == false` and failing publishes until then, never a crash.
+    public static func connect(urls: String, name: String, blockingThreads: Int = 8, logger: Logger) async throws -> JetStreamConnection {
+        let pool = NIOThreadPool(numberOfThreads: blockingThreads)
+        pool.start()
+        do {
+            let opened = try await pool.runIfActive { try Self.open(urls: urls, name: name) }
+            return JetStreamConnection(connection: opened.connection, context: opened.context, pool: pool, logger: logger)
+        } catch {
+            try? await pool.shutdownGracefully()
+            throw error
+        }
+    }
+
+    /// The two pointers `open` hands from a pool thread to the new connection object.
+    private struct Opened: @unchecked Sendable {
+        var connection: OpaquePointer
+        var context: OpaquePointer
+    }
+
+    private static func open(urls: String, name: String) throws -> Opened {
+        var options: OpaquePointer?
+        try check("options", natsOptions_Create(&options))
+        defer { natsOptions_Destroy(options) }
+        let servers = urls.split(separator: ",").map { strdup(String($0.trimmingCharacters(in: .whitespaces)))! }
+        defer { servers.forEach { free($0) } }
+        var serverPointers = servers.map { UnsafePointer<CChar>($0) as UnsafePointer<CChar>? }
+        try check("servers", natsOptions_SetServers(options, &serverPointers, Int32(serverPointers.count)))
+        try check("name", natsOptions_SetName(options, name))
+        try check("reconnect", natsOptions_SetMaxReconnect(options, -1))
+        try check("reconnect wait", natsOptions_SetReconnectWait(options, 250))
+        try check("timeout", natsOptions_SetTimeout(options, 2_000))
+        // With a callback set, a first connect that fails returns at once and keeps retrying in the background.
+        try check("retry", natsOptions_SetRetryOnFailedConnect(options, true, { _, _ in }, nil))
+
+        var connection: OpaquePointer?
+        let status = natsConnection_Connect(&connection, options)
+        guard status == NATS_OK || status == NATS_NOT_YET_CONNECTED, let connection else {
+            throw JetStreamError("connect to \(urls)", status)
+        }
+        var context: OpaquePointer?
+        let contextStatus = natsConnection_JetStream(&context, connection, nil)
+        guard contextStatus == NATS_OK, let context else {
+            natsConnection_Destroy(connection)
+            throw JetStreamError("JetStream context", contextStatus)
+        }
+        return Opened(connection: connection, context: context)
+    }
+
+    public var isConnected: Bool {
+        natsConnection_Status(connection) == NATS_CONN_STATUS_CONNECTED
+    }
+
+    /// Creates the stream, or updates it to `configuration` when it exists.
+    public func ensureStream(_ configuration: StreamConfiguration) async throws {
+        try await blocking { [self] in
+            let subjects = configuration.subjects.map { strdup($0)! }
+            defer { subjects.forEach { free($0) } }
+            var subjectPointers = subjects.map { UnsafePointer<CChar>($0) as UnsafePointer<CChar>? }
+            try configuration.name.withCString { name in
+                try subjectPointers.withUnsafeMutableBufferPointer { subjectBuffer in
+                    var config = jsStreamConfig()
+                    jsStreamConfig_Init(&config)
+                    config.Name = name
+                    config.Subjects = subjectBuffer.baseAddress
+                    config.SubjectsLen = Int32(subjectBuffer.count)
+                    config.Storage = configuration.memoryStorage ? js_MemoryStorage : js_FileStorage
+                    config.Retention = js_LimitsPolicy
+                    config.Duplicates = configuration.duplicateWindowSeconds * 1_000_000_000
+                    config.MaxAge = configuration.maxAgeSeconds * 1_000_000_000
+                    config.Replicas = Int64(configuration.replicas)
+
+                    var info: UnsafeMutablePointer<jsStreamInfo>?
+                    var errorCode = jsErrCode(rawValue: 0)
+                    var status = js_GetStreamInfo(&info, context, name, nil, &errorCode)
+                    if status == NATS_NOT_FOUND {
+                        status = js_AddStream(&info, context, &config, nil, &errorCode)
+                        // Another replica may have created it between the two calls.
+                        if status != NATS_OK, errorCode.rawValue == 10058 {
+                            status = js_UpdateStream(&info, context, &config, nil, &errorCode)
+                        }
+                    } else if status == NATS_OK {
+                        jsStreamInfo_Destroy(info)
+                        info = nil
+                        status = js_UpdateStream(&info, context, &config, nil, &errorCode)
+                    }
+                    if let info { jsStreamInfo_Destroy(info) }
+                    try check("ensure stream \(configuration.name)", status, errorCode)
+                }
+            }
+        }
+    }
+
+    /// Publishes one message and waits for the server's acknowledgement (it is stored, or was a duplicate).
+    public func publish(_ message: OutgoingMessage, timeout: Double = 5) async throws {
+        try await publish([message], timeout: timeout)
+    }
+
+    /// Publishes messages in order, pipelined, and returns once the server has acknowledged every one of them.
+    /// Throws if any was refused or not acknowledged in time; publishing the same batch again is then safe,
+    /// because the server drops ids it has already stored.
+    public func publish(_ messages: [OutgoingMessage], timeout: Double = 5) async throws {
+        guard !messages.isEmpty else { return }
+        try await blocking { [self] in
+            try Self.publishBlocking(messages, on: connection, timeout: timeout)
+        }
+    }
+
+    private static func publishBlocking(_ messages: [OutgoingMessage], on connection: OpaquePointer, timeout: Double) throws {
+        let tracker = PublishTracker()
+        var options = jsOptions()
+        jsOptions_Init(&options)
+        options.PublishAsync.MaxPending = Int64(max(messages.count, 1))
+        options.PublishAsync.AckHandler = { _, message, _, failure, closure in
+            let tracker = Unmanaged<PublishTracker>.fromOpaque(closure!).takeRetainedValue()
+            tracker.settle(failure.map { failure in
+                "\(String(cString: natsStatus_GetText(failure.pointee.Err))) (JetStream error \(failure.pointee.ErrCode.rawValue))"
+                    + (failure.pointee.ErrText.map { ": " + String(cString: $0) } ?? "")
+            })
+            natsMsg_Destroy(message)
+        }
+        options.PublishAsync.AckHandlerClosure = Unmanaged.passUnretained(tracker).toOpaque()
+        var context: OpaquePointer?
+        try check("JetStream context", natsConnection_JetStream(&context, connection, &options))
+        defer { jsCtx_Destroy(context) }
+
+        for message in messages {
+            var natsMessage = try makeMessage(message)
+            // One reference per message in flight, given back by the ack handler (or below, if never sent).
+            let closure = Unmanaged.passRetained(tracker)
+            var status = NATS_OK
+            message.id.withCString { id in
+                var publishOptions = jsPubOptions()
+                jsPubOptions_Init(&publishOptions)
+                publishOptions.MsgId = id
+                status = js_PublishMsgAsync(context, &natsMessage, &publishOptions)
+            }
+            natsMsg_Destroy(natsMessage)
+            guard status == NATS_OK else {
+                closure.release()
+                throw JetStreamError("publish \(message.subject)", status)
+            }
+        }
+        var completion = jsPubOptions()
+        jsPubOptions_Init(&completion)
+        completion.MaxWait = Int64(timeout * 1_000)
+        let status = js_PublishAsyncComplete(context, &completion)
+        if status != NATS_OK {
+            // Messages still waiting will never be settled now: take them back and give back their references.
+            var pending = natsMsgList()
+            if js_PublishAsyncGetPendingList(&pending, context) == NATS_OK {
+                for index in 0..<Int(pending.Count) {
+                    Unmanaged.passUnretained(tracker).release()
+                    natsMsg_Destroy(pending.Msgs[index])
+                    pending.Msgs[index] = nil
+                }
+                natsMsgList_Destroy(&pending)
+            }
+            throw JetStreamError("publish \(messages.count) messages", status)
+        }
+        if let failure = tracker.firstFailure {
+            throw JetStreamError("publish", message: failure)
+        }
+    }
+
+    private static func makeMessage(_ message: OutgoingMessage) throws -> OpaquePointer? {
+        var natsMessage: OpaquePointer?
+        let status = message.data.withUnsafeBytes { bytes in
+            natsMsg_Create(&natsMessage, message.subject, nil, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(bytes.count))
+        }
+        try check("message \(message.subject)", status)
+        for (key, value) in message.headers {
+            try check("header \(key)", natsMsgHeader_Set(natsMessage, key, value))
+        }
+        return natsMessage
+    }
+
+    /// Binds to the durable pull consumer of `configuration`, creating or updating it.
+    public func pullSubscribe(stream: String, _ configuration: ConsumerConfiguration) async throws -> PullSubscription {
+        let subscription = try await blocking { [self] in
+            try stream.withCString { stream in
+                try configuration.durable.withCString { durable in
+                    try configuration.subject.withCString { subject in
+                        var options = jsSubOptions()
+                        jsSubOptions_Init(&options)
+                        options.Stream = stream
+                        options.Config.Durable = durable
+                        options.Config.FilterSubject = subject
+                        options.Config.AckPolicy = js_AckExplicit
+                        options.Config.DeliverPolicy = js_DeliverAll
+                        options.Config.AckWait = Int64(configuration.ackWaitSeconds * 1_000_000_000)
+                        options.Config.MaxDeliver = Int64(configuration.maxDeliver)
+                        options.Config.MaxAckPending = Int64(configuration.maxAckPending)
+                        var subscription: OpaquePointer?
+                        var errorCode = jsErrCode(rawValue: 0)
+                        try check(
+                            "subscribe \(configuration.durable)",
+                            js_PullSubscribe(&subscription, context, subject, durable, nil, &options, &errorCode),
+                            errorCode
+                        )
+                        return SubscriptionHandle(subscription!)
+                    }
+                }
+            }
+        }
+        return PullSubscription(handle: subscription, connection: self, configuration: configuration)
+    }
+
+    /// Runs a blocking libnats call on this connection's own threads.
+    func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await pool.runIfActive(body)
+    }
+
+    /// Flushes what is buffered, closes the connection and stops the threads. Safe to call more than once.
+    public func close() async {
+        let alreadyClosed = closed.withLock { closed in
+            defer { closed = true }
+            return closed
+        }
+        guard !alreadyClosed else { return }
+        _ = try? await blocking { [self] in
+            _ = natsConnection_FlushTimeout(connection, 1_000)
+            natsConnection_Close(connection)
+        }
+        try? await pool.shutdownGracefully()
+        jsCtx_Destroy(context)
+        natsConnection_Destroy(connection)
+    }
+}
+
+/// Counts the acknowledgements of one batch, from libnats's callback threads.
+final class PublishTracker: Sendable {
+    private let failure = Mutex<String?>(nil)
+
+    func settle(_ error: String?) {
+        guard let error else { return }
+        failure.withLock { if $0 == nil { $0 = error } }
+    }
+
+    var firstFailure: String? { failure.withLock { $0 } }
+}
+
+/// The C subscription, destroyed once nothing refers to it.
+final class SubscriptionHandle: @unchecked Sendable {
+    // Used only through libnats calls that lock internally; destroyed once in deinit.
+    let pointer: OpaquePointer
+
+    init(_ pointer: OpaquePointer) {
+        self.pointer = pointer
+    }
+
+    deinit {
+        natsSubscription_Destroy(pointer)
+    }
+}
