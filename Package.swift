@@ -69,7 +69,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TicketingCoreTests",
-            dependencies: ["TicketingCore", "TicketingTesting", .product(name: "Prometheus", package: "swift-prometheus")],
+            dependencies: ["TicketingCore", "JetStream", "TicketingTesting", .product(name: "Prometheus", package: "swift-prometheus")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -10,6 +10,8 @@ public struct TicketingConfig: Sendable {
     public var jwtKey: String
     public var databaseURL: String
     public var natsURL: String
+    /// Copies of the event stream the JetStream cluster keeps (3 in production).
+    public var streamReplicas: Int
     public var expirationWindowSeconds: Int
     public var stripeKey: String
     public var stripeAPIBase: String
@@ -23,6 +25,7 @@ public struct TicketingConfig: Sendable {
         jwtKey: String,
         databaseURL: String,
         natsURL: String = "nats://127.0.0.1:4222",
+        streamReplicas: Int = 1,
         expirationWindowSeconds: Int = 900,
         stripeKey: String = "sk_test_local",
         stripeAPIBase: String = "http://127.0.0.1:8420",
@@ -35,6 +38,7 @@ public struct TicketingConfig: Sendable {
         self.jwtKey = jwtKey
         self.databaseURL = databaseURL
         self.natsURL = natsURL
+        self.streamReplicas = streamReplicas
         self.expirationWindowSeconds = expirationWindowSeconds
         self.stripeKey = stripeKey
         self.stripeAPIBase = stripeAPIBase
@@ -73,6 +77,7 @@ public struct TicketingConfig: Sendable {
             jwtKey: jwtKey,
             databaseURL: value("DATABASE_URL") ?? "sqlite://\(dataDirectory)/\(service).sqlite",
             natsURL: value("NATS_URL") ?? "nats://127.0.0.1:4222",
+            streamReplicas: try integer("NATS_STREAM_REPLICAS", 1, range: 1...5),
             expirationWindowSeconds: try integer("EXPIRATION_WINDOW_SECONDS", 900, range: 1...86_400 * 30),
             stripeKey: value("STRIPE_KEY") ?? "sk_test_local",
             stripeAPIBase: value("STRIPE_API_BASE") ?? "http://127.0.0.1:8420",

@@ -1,0 +1,162 @@
+import Foundation
+
+/// The six subjects of CONTRACT.md section 5, named as the seed named them.
+public enum Subject: String, CaseIterable, Codable, Sendable {
+    case ticketCreated = "ticket:created"
+    case ticketUpdated = "ticket:updated"
+    case orderCreated = "order:created"
+    case orderCancelled = "order:cancelled"
+    case expirationComplete = "expiration:complete"
+    case paymentCreated = "payment:created"
+}
+
+/// The queue groups: every replica of a service consumes through its group's durable consumers.
+public enum QueueGroup {
+    public static let tickets = "tickets-service"
+    public static let orders = "orders-service"
+    public static let expiration = "expiration-service"
+    public static let payments = "payments-service"
+}
+
+/// An event's payload; its JSON is exactly the contract's `data` object.
+public protocol Event: Codable, Sendable {
+    static var subject: Subject { get }
+}
+
+public enum OrderStatus: String, Codable, Sendable, CaseIterable {
+    case created
+    case cancelled
+    case awaitingPayment = "awaiting:payment"
+    case complete
+}
+
+public struct TicketCreatedEvent: Event, Equatable {
+    public static let subject = Subject.ticketCreated
+    public var id: String
+    public var version: Int
+    public var title: String
+    public var price: Money
+    public var userId: String
+
+    public init(id: String, version: Int, title: String, price: Money, userId: String) {
+        self.id = id
+        self.version = version
+        self.title = title
+        self.price = price
+        self.userId = userId
+    }
+}
+
+public struct TicketUpdatedEvent: Event, Equatable {
+    public static let subject = Subject.ticketUpdated
+    public var id: String
+    public var version: Int
+    public var title: String
+    public var price: Money
+    public var userId: String
+    /// Present while an order holds the ticket.
+    public var orderId: String?
+
+    public init(id: String, version: Int, title: String, price: Money, userId: String, orderId: String?) {
+        self.id = id
+        self.version = version
+        self.title = title
+        self.price = price
+        self.userId = userId
+        self.orderId = orderId
+    }
+}
+
+public struct OrderCreatedEvent: Event, Equatable {
+    public static let subject = Subject.orderCreated
+    public struct Ticket: Codable, Equatable, Sendable {
+        public var id: String
+        public var price: Money
+
+        public init(id: String, price: Money) {
+            self.id = id
+            self.price = price
+        }
+    }
+
+    public var id: String
+    public var version: Int
+    public var status: OrderStatus
+    public var userId: String
+    /// ISO 8601 in UTC with milliseconds, as the seed's `toISOString()` wrote it.
+    public var expiresAt: String
+    public var ticket: Ticket
+
+    public init(id: String, version: Int, status: OrderStatus, userId: String, expiresAt: String, ticket: Ticket) {
+        self.id = id
+        self.version = version
+        self.status = status
+        self.userId = userId
+        self.expiresAt = expiresAt
+        self.ticket = ticket
+    }
+}
+
+public struct OrderCancelledEvent: Event, Equatable {
+    public static let subject = Subject.orderCancelled
+    public struct Ticket: Codable, Equatable, Sendable {
+        public var id: String
+
+        public init(id: String) {
+            self.id = id
+        }
+    }
+
+    public var id: String
+    public var version: Int
+    public var ticket: Ticket
+
+    public init(id: String, version: Int, ticket: Ticket) {
+        self.id = id
+        self.version = version
+        self.ticket = ticket
+    }
+}
+
+public struct ExpirationCompleteEvent: Event, Equatable {
+    public static let subject = Subject.expirationComplete
+    public var orderId: String
+
+    public init(orderId: String) {
+        self.orderId = orderId
+    }
+}
+
+public struct PaymentCreatedEvent: Event, Equatable {
+    public static let subject = Subject.paymentCreated
+    public var id: String
+    public var orderId: String
+    public var stripeId: String
+
+    public init(id: String, orderId: String, stripeId: String) {
+        self.id = id
+        self.orderId = orderId
+        self.stripeId = stripeId
+    }
+}
+
+/// Timestamps as the contract writes them: `2026-11-22T10:15:00.000Z`.
+public enum ISOTimestamp {
+    public static func string(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt))
+    }
+
+    public static func date(_ string: String) -> Date? {
+        (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt).parse(string))
+            ?? (try? Date.ISO8601FormatStyle(timeZone: .gmt).parse(string))
+    }
+}
+
+extension Event {
+    /// Compact JSON with stable key order, so the same event always has the same bytes.
+    public func encoded() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(self)
+    }
+}

@@ -1,0 +1,87 @@
+import JetStream
+import Logging
+import Synchronization
+import Vapor
+
+/// A service's event machinery: the bus, the outbox relay and the listeners, started when the application boots
+/// and stopped (listeners first, then a last relay pass, then the connection) when it shuts down.
+public final class ServiceEvents: LifecycleHandler, Sendable {
+    public let bus: any EventBus
+    public let relay: OutboxRelay
+    let runners: [ListenerRunner]
+    let logger: Logger
+    private let tasks = Mutex<[Task<Void, Never>]>([])
+    private let database: @Sendable () -> any Database
+
+    init(bus: any EventBus, runners: [ListenerRunner], database: @escaping @Sendable () -> any Database, logger: Logger) {
+        self.bus = bus
+        self.runners = runners
+        self.database = database
+        self.logger = logger
+        relay = OutboxRelay(bus: bus, database: database, logger: logger)
+    }
+
+    public func didBootAsync(_ application: Application) async throws {
+        let relay = relay
+        var started = [Task { await relay.run() }]
+        for runner in runners {
+            started.append(Task { [bus, database, logger] in
+                await runner.run(bus: bus, db: database, logger: logger, afterCommit: { relay.wake() })
+            })
+        }
+        tasks.withLock { $0 = started }
+    }
+
+    public func shutdownAsync(_ application: Application) async {
+        let running = tasks.withLock { tasks in
+            defer { tasks = [] }
+            return tasks
+        }
+        for task in running { task.cancel() }
+        for task in running { await task.value }
+        // What was committed while stopping still goes out if the broker is there; otherwise it waits in the outbox.
+        _ = try? await relay.relayOnce()
+        await bus.close()
+    }
+}
+
+extension Application {
+    private struct ServiceEventsKey: StorageKey {
+        typealias Value = ServiceEvents
+    }
+
+    /// The service's events; set by `useEvents`.
+    public var events: ServiceEvents? {
+        storage[ServiceEventsKey.self]
+    }
+
+    /// Adds the outbox and inbox tables, the relay and `listeners` to a service, on `bus` (an in-memory bus in unit
+    /// tests) or on JetStream at `NATS_URL`. Call before `prepareDatabase`. The broker need not be up: the relay and
+    /// the listeners wait for it, and `/readyz` reports it.
+    public func useEvents(
+        _ config: TicketingConfig, bus: (any EventBus)? = nil, listeners: [any Listener] = [], policy: ListenerPolicy = ListenerPolicy()
+    ) async throws {
+        migrations.add(CreateOutbox(), CreateInbox())
+        let bus = if let bus { bus } else {
+            try await JetStreamBus.connect(urls: config.natsURL, name: config.service, replicas: config.streamReplicas, logger: logger)
+        }
+        let database: @Sendable () -> any Database = { [unowned self] in self.db }
+        let events = ServiceEvents(
+            bus: bus, runners: listeners.map { ListenerRunner($0, policy: policy) }, database: database, logger: logger
+        )
+        storage[ServiceEventsKey.self] = events
+        lifecycle.use(events)
+        readinessChecks.append(ReadinessCheck(name: "events") { app in
+            guard app.events?.bus.isConnected == true else { throw BusUnavailable() }
+        })
+    }
+}
+
+extension Request {
+    /// Runs `body` in one transaction and, once it has committed, wakes the outbox relay to publish what it recorded.
+    public func transaction<T: Sendable>(_ body: @escaping @Sendable (any Database) async throws -> T) async throws -> T {
+        let result = try await db.transaction(body)
+        application.events?.relay.wake()
+        return result
+    }
+}

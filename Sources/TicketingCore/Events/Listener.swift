@@ -1,0 +1,220 @@
+import Foundation
+import JetStream
+import Logging
+import Metrics
+import SQLKit
+
+/// What a listener decides about an event it could not apply yet.
+public enum ListenerOutcome: Sendable, Equatable {
+    /// Applied (or deliberately ignored): acknowledge.
+    case done
+    /// Arrived too early (for example version n+2 before n+1): leave it unapplied and ask for it again shortly.
+    case retryLater
+}
+
+/// Handed to a listener with each event.
+public struct ListenerContext: Sendable {
+    /// The transaction the event is applied in; the inbox row and any outbox rows commit with it.
+    public let db: any Database
+    public let eventID: String
+    public let deliveryCount: Int
+    public let logger: Logger
+}
+
+/// One handler for one subject, like the seed's `Listener` base class: a subject (from the payload type),
+/// a queue group, and `onMessage`. Returning acknowledges; throwing retries, and parks the event after the last try.
+public protocol Listener: Sendable {
+    associatedtype Payload: Event
+    var queueGroup: String { get }
+    func onMessage(_ event: Payload, context: ListenerContext) async throws -> ListenerOutcome
+}
+
+/// Delivery limits every listener shares.
+public struct ListenerPolicy: Sendable {
+    /// Tries before an event that keeps failing is dead-lettered.
+    public var maxAttempts = 5
+    public var ackWaitSeconds: Double = 30
+    public var maxAckPending = 1_000
+    /// Delay before an early (out-of-order) event is offered again.
+    public var retryLaterDelay: Double = 0.1
+    /// Delay before a failed event is tried again: doubled per attempt up to the cap.
+    public var failureBackoff: Double = 0.2
+    public var failureBackoffCap: Double = 30
+
+    public init() {}
+}
+
+/// Runs one listener: pulls its durable consumer, applies each event exactly once through the inbox,
+/// and dead-letters what keeps failing.
+struct ListenerRunner: Sendable {
+    let subject: Subject
+    let consumer: ConsumerConfiguration
+    let policy: ListenerPolicy
+    let handle: @Sendable (Data, ListenerContext) async throws -> ListenerOutcome
+
+    init<L: Listener>(_ listener: L, policy: ListenerPolicy) {
+        subject = L.Payload.subject
+        self.policy = policy
+        consumer = ConsumerConfiguration(
+            durable: ConsumerConfiguration.durableName(group: listener.queueGroup, subject: L.Payload.subject.rawValue),
+            subject: L.Payload.subject.rawValue,
+            ackWaitSeconds: policy.ackWaitSeconds,
+            // The server never gives up on a message (-1): the runner parks it itself, and only once that is recorded.
+            maxDeliver: -1,
+            maxAckPending: policy.maxAckPending
+        )
+        handle = { data, context in
+            try await listener.onMessage(JSONDecoder().decode(L.Payload.self, from: data), context: context)
+        }
+    }
+
+    enum Result: Equatable {
+        case applied, duplicate, retryLater, failed, deadLettered
+    }
+
+    private struct RetryLater: Error {}
+
+    /// Applies one delivery and settles it with the broker.
+    @discardableResult
+    func process(_ message: any DeliveredMessage, db: any Database, logger: Logger) async -> Result {
+        let eventID = message.messageID ?? "unidentified"
+        var eventLogger = logger
+        eventLogger[metadataKey: "event-id"] = .string(eventID)
+        eventLogger[metadataKey: "subject"] = .string(subject.rawValue)
+        let logger = eventLogger
+        do {
+            let applied = try await db.transaction { tx in
+                guard try await Inbox.claim(eventID, subject: subject, on: tx) else { return false }
+                let context = ListenerContext(db: tx, eventID: eventID, deliveryCount: message.deliveryCount, logger: logger)
+                // Throwing rolls back the inbox row, so the event can be applied on a later delivery.
+                if try await handle(message.data, context) == .retryLater { throw RetryLater() }
+                return true
+            }
+            try message.ack()
+            Self.counter(subject, applied ? "applied" : "duplicate").increment()
+            return applied ? .applied : .duplicate
+        } catch is RetryLater {
+            return await giveUpOrRetry(message, eventID: eventID, error: "arrived out of order and its predecessor never came",
+                                       delay: policy.retryLaterDelay, db: db, logger: logger, early: true)
+        } catch {
+            if DatabaseAvailability.isUnavailable(error) {
+                // Not the event's fault: try again later without counting towards parking it.
+                try? message.nak(delay: policy.failureBackoffCap / 10)
+                logger.warning("database unavailable; event will be retried", metadata: ["error": "\(error)"])
+                return .failed
+            }
+            let delay = min(policy.failureBackoffCap, policy.failureBackoff * pow(2, Double(message.deliveryCount - 1)))
+            return await giveUpOrRetry(message, eventID: eventID, error: String(reflecting: error), delay: delay,
+                                       db: db, logger: logger, early: false)
+        }
+    }
+
+    private func giveUpOrRetry(
+        _ message: any DeliveredMessage, eventID: String, error: String, delay: Double, db: any Database, logger: Logger, early: Bool
+    ) async -> Result {
+        guard message.deliveryCount >= policy.maxAttempts else {
+            try? message.nak(delay: delay)
+            if !early { logger.warning("event failed; will retry", metadata: ["error": "\(error)", "delivery": "\(message.deliveryCount)"]) }
+            return early ? .retryLater : .failed
+        }
+        do {
+            try await Inbox.deadLetter(eventID, subject: subject, payload: message.data, error: error,
+                                       deliveries: message.deliveryCount, on: db)
+            try message.term()
+            Self.counter(subject, "dead_lettered").increment()
+            logger.error("event dead-lettered", metadata: ["error": "\(error)", "deliveries": "\(message.deliveryCount)"])
+            return .deadLettered
+        } catch let recordError {
+            // Parking failed, so the event must not be dropped: it comes back later.
+            try? message.nak(delay: policy.failureBackoffCap)
+            logger.error("could not dead-letter event; will retry", metadata: ["error": "\(recordError)"])
+            return .failed
+        }
+    }
+
+    static func counter(_ subject: Subject, _ outcome: String) -> Counter {
+        Counter(label: "events_handled_total", dimensions: [("subject", subject.rawValue), ("outcome", outcome)])
+    }
+
+    /// Consumes until the task is cancelled, resubscribing after broker outages.
+    func run(bus: any EventBus, db: @escaping @Sendable () -> any Database, logger: Logger, afterCommit: @escaping @Sendable () -> Void) async {
+        var failures = 0
+        while !Task.isCancelled {
+            do {
+                try await bus.prepare()
+                let source = try await bus.subscribe(consumer)
+                failures = 0
+                while !Task.isCancelled {
+                    for message in try await source.fetch(batch: 32, timeout: 1) {
+                        if await process(message, db: db(), logger: logger) == .applied { afterCommit() }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { break }
+                failures += 1
+                if failures == 1 || failures.isMultiple(of: 20) {
+                    logger.warning("listener waiting for the broker", metadata: ["durable": "\(consumer.durable)", "error": "\(error)"])
+                }
+                try? await Task.sleep(for: .milliseconds(min(5_000, 100 * (1 << min(failures, 6)))))
+            }
+        }
+    }
+}
+
+/// Which events this service has applied (so a redelivery changes nothing), and which it gave up on.
+public enum Inbox {
+    /// Records the event as applied in the caller's transaction; false when it already was.
+    static func claim(_ eventID: String, subject: Subject, on db: any Database) async throws -> Bool {
+        let row = try await db.sql.raw("""
+            INSERT INTO inbox (event_id, subject, received_at) VALUES (\(bind: eventID), \(bind: subject.rawValue), \(bind: Date()))
+            ON CONFLICT (event_id) DO NOTHING RETURNING event_id
+            """).first()
+        return row != nil
+    }
+
+    static func deadLetter(_ eventID: String, subject: Subject, payload: Data, error: String, deliveries: Int, on db: any Database) async throws {
+        try await db.sql.raw("""
+            INSERT INTO dead_letters (event_id, subject, payload, error, deliveries, created_at)
+            VALUES (\(bind: eventID), \(bind: subject.rawValue), \(bind: String(decoding: payload, as: UTF8.self)),
+                    \(bind: String(error.prefix(4_000))), \(bind: deliveries), \(bind: Date()))
+            ON CONFLICT (event_id) DO NOTHING
+            """).run()
+    }
+
+    /// The parked events, newest first, for operators (and tests).
+    public static func deadLetters(on db: any Database) async throws -> [DeadLetter] {
+        try await db.sql.raw("SELECT event_id, subject, payload, error, deliveries FROM dead_letters ORDER BY created_at DESC")
+            .all(decoding: DeadLetter.self)
+    }
+}
+
+public struct DeadLetter: Codable, Sendable, Equatable {
+    public var event_id: String
+    public var subject: String
+    public var payload: String
+    public var error: String
+    public var deliveries: Int
+}
+
+struct CreateInbox: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.schema("inbox")
+            .field("event_id", .string, .identifier(auto: false))
+            .field("subject", .string, .required)
+            .field("received_at", .datetime, .required)
+            .create()
+        try await database.schema("dead_letters")
+            .field("event_id", .string, .identifier(auto: false))
+            .field("subject", .string, .required)
+            .field("payload", .string, .required)
+            .field("error", .string, .required)
+            .field("deliveries", .int, .required)
+            .field("created_at", .datetime, .required)
+            .create()
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema("dead_letters").delete()
+        try await database.schema("inbox").delete()
+    }
+}

@@ -1,0 +1,160 @@
+import Foundation
+import JetStream
+import Logging
+import Metrics
+import SQLKit
+import Synchronization
+
+/// The transactional outbox: an event is a row written in the same transaction as the change it announces,
+/// and the relay publishes it after the commit. If the process dies in between, the row is still there.
+public enum Outbox {
+    /// Records `event` for publishing. Call it with the transaction that makes the change.
+    public static func record(_ event: some Event, id: UUID = UUID(), on db: any Database) async throws {
+        let payload = String(decoding: try event.encoded(), as: UTF8.self)
+        try await db.sql.raw("""
+            INSERT INTO outbox (event_id, subject, payload, created_at)
+            VALUES (\(bind: id.uuidString.lowercased()), \(bind: type(of: event).subject.rawValue), \(bind: payload), \(bind: Date()))
+            """).run()
+    }
+}
+
+struct CreateOutbox: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.schema("outbox")
+            .field("seq", .int64, .identifier(auto: true))
+            .field("event_id", .string, .required)
+            .field("subject", .string, .required)
+            .field("payload", .string, .required)
+            .field("created_at", .datetime, .required)
+            .unique(on: "event_id")
+            .create()
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema("outbox").delete()
+    }
+}
+
+/// Publishes outbox rows in order and deletes them once the broker has stored them. It wakes when a transaction
+/// that recorded events commits, and polls in case another process wrote them. While the broker is down rows
+/// simply wait; requests that write events keep succeeding.
+///
+/// Several replicas may relay the same rows at once: the broker drops an event id it already has, and consumers
+/// drop an event id they already applied, so a row published twice still takes effect once.
+public final class OutboxRelay: Sendable {
+    let bus: any EventBus
+    let database: @Sendable () -> any Database
+    let logger: Logger
+    let batchSize: Int
+    let pollInterval: Double
+    private let signal = WakeSignal()
+    private let published = Counter(label: "events_published_total")
+
+    public init(bus: any EventBus, database: @escaping @Sendable () -> any Database, logger: Logger, batchSize: Int = 256, pollInterval: Double = 1) {
+        self.bus = bus
+        self.database = database
+        self.logger = logger
+        self.batchSize = batchSize
+        self.pollInterval = pollInterval
+    }
+
+    /// Asks the relay to look at the outbox now rather than at its next poll.
+    public func wake() {
+        signal.signal()
+    }
+
+    /// Relays until the task is cancelled, backing off while the broker or the database is unavailable.
+    public func run() async {
+        var failures = 0
+        while !Task.isCancelled {
+            do {
+                let relayed = try await relayOnce()
+                failures = 0
+                if relayed == batchSize { continue }
+                await signal.wait(timeout: pollInterval)
+            } catch {
+                if Task.isCancelled { break }
+                failures += 1
+                if failures == 1 || failures.isMultiple(of: 20) {
+                    logger.warning("outbox relay waiting for the broker", metadata: ["error": "\(error)", "attempts": "\(failures)"])
+                }
+                try? await Task.sleep(for: .milliseconds(min(5_000, 100 * (1 << min(failures, 6)))))
+            }
+        }
+    }
+
+    /// Publishes the oldest unsent rows once; returns how many went out.
+    @discardableResult
+    public func relayOnce() async throws -> Int {
+        let db = database()
+        let rows = try await db.sql.raw("""
+            SELECT seq, event_id, subject, payload FROM outbox ORDER BY seq LIMIT \(unsafeRaw: String(batchSize))
+            """).all()
+        guard !rows.isEmpty else { return 0 }
+        var sequences: [Int64] = []
+        var messages: [OutgoingMessage] = []
+        for row in rows {
+            sequences.append(try row.decode(column: "seq", as: Int64.self))
+            messages.append(OutgoingMessage(
+                subject: try row.decode(column: "subject", as: String.self),
+                id: try row.decode(column: "event_id", as: String.self),
+                data: Data(try row.decode(column: "payload", as: String.self).utf8)
+            ))
+        }
+        try await bus.publish(messages)
+        try await db.sql.delete(from: "outbox").where("seq", .in, sequences).run()
+        published.increment(by: messages.count)
+        return messages.count
+    }
+}
+
+/// A wake-up that is never lost: a signal with nobody waiting is kept for the next wait.
+final class WakeSignal: Sendable {
+    private struct State {
+        var pending = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    func signal() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if let waiter = state.waiter {
+                state.waiter = nil
+                return waiter
+            }
+            state.pending = true
+            return nil
+        }
+        waiter?.resume()
+    }
+
+    /// Returns on a signal, after `timeout` seconds, or on cancellation, whichever is first.
+    func wait(timeout: Double) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                // Cancelled once the wait is over for another reason: then it must not leave a signal behind.
+                do {
+                    try await Task.sleep(for: .milliseconds(Int(timeout * 1_000)))
+                    self.signal()
+                } catch {}
+            }
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { continuation in
+                    let resumeNow = state.withLock { state -> Bool in
+                        if state.pending {
+                            state.pending = false
+                            return true
+                        }
+                        state.waiter = continuation
+                        return false
+                    }
+                    if resumeNow { continuation.resume() }
+                }
+            } onCancel: {
+                self.signal()
+            }
+            group.cancelAll()
+        }
+    }
+}

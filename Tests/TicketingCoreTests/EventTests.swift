@@ -1,0 +1,195 @@
+import Foundation
+import JetStream
+import Synchronization
+@testable import TicketingCore
+import TicketingTesting
+import XCTVapor
+
+final class EventPayloadTests: XCTestCase {
+    func json(_ event: some Event) throws -> String {
+        String(decoding: try event.encoded(), as: UTF8.self)
+    }
+
+    func testPayloadsAreTheContractsFieldForField() throws {
+        let price = try XCTUnwrap(Money(dollars: Decimal(string: "12.5")!))
+        XCTAssertEqual(
+            try json(TicketCreatedEvent(id: "t1", version: 0, title: "Concert", price: price, userId: "u1")),
+            #"{"id":"t1","price":12.5,"title":"Concert","userId":"u1","version":0}"#
+        )
+        XCTAssertEqual(
+            try json(TicketUpdatedEvent(id: "t1", version: 1, title: "Concert", price: price, userId: "u1", orderId: nil)),
+            #"{"id":"t1","price":12.5,"title":"Concert","userId":"u1","version":1}"#
+        )
+        XCTAssertEqual(
+            try json(TicketUpdatedEvent(id: "t1", version: 2, title: "C", price: Money(cents: 2000), userId: "u1", orderId: "o1")),
+            #"{"id":"t1","orderId":"o1","price":20,"title":"C","userId":"u1","version":2}"#
+        )
+        XCTAssertEqual(
+            try json(OrderCreatedEvent(
+                id: "o1", version: 0, status: .created, userId: "u2", expiresAt: "2026-11-22T10:15:00.000Z",
+                ticket: .init(id: "t1", price: Money(cents: 999))
+            )),
+            #"{"expiresAt":"2026-11-22T10:15:00.000Z","id":"o1","status":"created","ticket":{"id":"t1","price":9.99},"userId":"u2","version":0}"#
+        )
+        XCTAssertEqual(try json(OrderCancelledEvent(id: "o1", version: 1, ticket: .init(id: "t1"))),
+                       #"{"id":"o1","ticket":{"id":"t1"},"version":1}"#)
+        XCTAssertEqual(try json(ExpirationCompleteEvent(orderId: "o1")), #"{"orderId":"o1"}"#)
+        XCTAssertEqual(try json(PaymentCreatedEvent(id: "p1", orderId: "o1", stripeId: "ch_1")),
+                       #"{"id":"p1","orderId":"o1","stripeId":"ch_1"}"#)
+        XCTAssertEqual(OrderStatus.awaitingPayment.rawValue, "awaiting:payment")
+        XCTAssertEqual(Subject.allCases.map(\.rawValue),
+                       ["ticket:created", "ticket:updated", "order:created", "order:cancelled", "expiration:complete", "payment:created"])
+    }
+
+    func testMoneyKeepsExactCentsAndRefusesFractionsOfACent() throws {
+        let decoded = try JSONDecoder().decode([Money].self, from: Data("[20, 12.5, 9.99, 0.1, 1000000]".utf8))
+        XCTAssertEqual(decoded.map(\.cents), [2000, 1250, 999, 10, 100_000_000])
+        XCTAssertThrowsError(try JSONDecoder().decode([Money].self, from: Data("[9.999]".utf8)))
+        XCTAssertEqual(String(decoding: try JSONEncoder().encode([Money(cents: 1)]), as: UTF8.self), "[0.01]")
+    }
+
+    func testTimestampsAreISO8601WithMillisecondsInUTC() {
+        let date = Date(timeIntervalSince1970: 1_795_400_100.25)
+        XCTAssertEqual(ISOTimestamp.string(date), "2026-11-23T02:15:00.250Z")
+        XCTAssertEqual(ISOTimestamp.date("2026-11-23T02:15:00.250Z"), date)
+    }
+}
+
+/// The outbox, the relay and the listeners on the in-memory bus.
+final class EventFlowTests: XCTestCase {
+    func withEventApp(bus: InMemoryBus, released: LockedSet = LockedSet(), _ body: (Application) async throws -> Void) async throws {
+        try await TestSupport.withApp(service: "events", configure: { app, config in
+            try await EventFixture.configure(app, config, bus: bus, released: released)
+        }) { app in
+            try await app.asyncBoot()
+            try await body(app)
+        }
+    }
+
+    func testCommittedEventsArePublishedInOrderAndAppliedOnce() async throws {
+        let bus = InMemoryBus()
+        try await withEventApp(bus: bus) { app in
+            for index in 0..<20 {
+                let status = try await EventFixture.post(app, "order-\(index)")
+                XCTAssertEqual(status, .created)
+            }
+            try await EventFixture.eventually { try await EventFixture.applied(app).count == 20 }
+            XCTAssertEqual(bus.published.map { String(decoding: $0.data, as: UTF8.self) },
+                           (0..<20).map { #"{"orderId":"order-\#($0)"}"# })
+            XCTAssertEqual(Set(bus.published.map(\.subject)), ["expiration:complete"])
+            do {
+                let actual = try await EventFixture.applied(app)
+                XCTAssertEqual(actual, (0..<20).map { "order-\($0)" })
+            }
+            do {
+                let actual = try await EventFixture.outboxCount(app)
+                XCTAssertEqual(actual, 0, "published rows leave the outbox")
+            }
+        }
+    }
+
+    func testRequestsKeepSucceedingWhileTheBrokerIsDownAndEventsFlowAfterwards() async throws {
+        let bus = InMemoryBus()
+        try await withEventApp(bus: bus) { app in
+            bus.setConnected(false)
+            for index in 0..<10 {
+                let status = try await EventFixture.post(app, "offline-\(index)")
+                XCTAssertEqual(status, .created)
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            do {
+                let actual = try await EventFixture.outboxCount(app)
+                XCTAssertEqual(actual, 10, "events wait in the outbox")
+            }
+            XCTAssertEqual(bus.published.count, 0)
+
+            bus.setConnected(true)
+            try await EventFixture.eventually { try await EventFixture.applied(app).count == 10 }
+            let applied = try await EventFixture.applied(app)
+            XCTAssertEqual(applied.sorted(), (0..<10).map { "offline-\($0)" }.sorted(), "each event applied exactly once")
+            do {
+                let actual = try await EventFixture.outboxCount(app)
+                XCTAssertEqual(actual, 0)
+            }
+        }
+    }
+
+    func testARedeliveredEventChangesNothingTheSecondTime() async throws {
+        try await TestSupport.withApp(service: "events", configure: { app, config in
+            try await EventFixture.configure(app, config, bus: InMemoryBus())
+        }) { app in
+            let runner = ListenerRunner(RecordingListener(released: LockedSet()), policy: EventFixture.fastPolicy)
+            let message = FakeDelivery(id: "event-1", data: #"{"orderId":"o-1"}"#)
+            let first = await runner.process(message, db: app.db, logger: app.logger)
+            let second = await runner.process(message, db: app.db, logger: app.logger)
+            XCTAssertEqual([first, second], [.applied, .duplicate])
+            XCTAssertEqual(message.settlements, ["ack", "ack"])
+            do {
+                let actual = try await EventFixture.applied(app)
+                XCTAssertEqual(actual, ["o-1"])
+            }
+        }
+    }
+
+    func testAnEarlyEventIsRetriedUntilItCanBeApplied() async throws {
+        let bus = InMemoryBus()
+        let released = LockedSet()
+        try await withEventApp(bus: bus, released: released) { app in
+            _ = try await EventFixture.post(app, "early-1")
+            _ = try await EventFixture.post(app, "after-1")
+            try await EventFixture.eventually { try await EventFixture.applied(app) == ["after-1"] }
+            released.insert("early-1")
+            try await EventFixture.eventually { try await EventFixture.applied(app) == ["after-1", "early-1"] }
+            do {
+                let actual = try await Inbox.deadLetters(on: app.db)
+                XCTAssertEqual(actual, [])
+            }
+        }
+    }
+
+    func testAPoisonEventIsDeadLetteredAfterTheBoundAndLaterEventsStillFlow() async throws {
+        let bus = InMemoryBus()
+        try await withEventApp(bus: bus) { app in
+            _ = try await EventFixture.post(app, "poison-1")
+            _ = try await EventFixture.post(app, "fine-1")
+            try await EventFixture.eventually { try await EventFixture.applied(app) == ["fine-1"] }
+            try await EventFixture.eventually { try await !Inbox.deadLetters(on: app.db).isEmpty }
+            let parked = try await Inbox.deadLetters(on: app.db)
+            XCTAssertEqual(parked.map(\.payload), [#"{"orderId":"poison-1"}"#])
+            XCTAssertEqual(parked.map(\.deliveries), [3])
+            XCTAssertTrue(parked[0].error.contains("PoisonError"), parked[0].error)
+            let metrics = TicketingMetrics.registry.emitToString()
+            XCTAssertTrue(metrics.contains(#"events_handled_total{subject="expiration:complete",outcome="dead_lettered"}"#), metrics)
+        }
+    }
+
+    func testWakeSignalIsNeverLost() async {
+        let signal = WakeSignal()
+        signal.signal()
+        let started = Date()
+        await signal.wait(timeout: 5)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 1, "a signal sent before the wait must end it at once")
+        let timed = Date()
+        await signal.wait(timeout: 0.2)
+        XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(timed), 0.19, "no stale signal may cut the next wait short")
+    }
+}
+
+final class FakeDelivery: DeliveredMessage, @unchecked Sendable {
+    let messageID: String?
+    let subject = Subject.expirationComplete.rawValue
+    let data: Data
+    let deliveryCount: Int
+    private let log = Mutex<[String]>([])
+    var settlements: [String] { log.withLock { $0 } }
+
+    init(id: String, data: String, deliveryCount: Int = 1) {
+        messageID = id
+        self.data = Data(data.utf8)
+        self.deliveryCount = deliveryCount
+    }
+
+    func ack() throws { log.withLock { $0.append("ack") } }
+    func nak(delay: Double?) throws { log.withLock { $0.append("nak") } }
+    func term() throws { log.withLock { $0.append("term") } }
+}
