@@ -33,10 +33,12 @@ public protocol DeliveredMessage: Sendable {
 
 extension JetStreamMessage: DeliveredMessage {}
 
-extension PullSubscription: EventSource {
-    public func fetch(batch: Int, timeout: Double) async throws -> [any DeliveredMessage] {
-        let messages: [JetStreamMessage] = try await fetch(batch: batch, timeout: timeout)
-        return messages
+/// A JetStream pull consumer as an event source.
+struct JetStreamSource: EventSource {
+    let subscription: PullSubscription
+
+    func fetch(batch: Int, timeout: Double) async throws -> [any DeliveredMessage] {
+        try await subscription.fetch(batch: batch, timeout: timeout)
     }
 }
 
@@ -64,7 +66,7 @@ public final class JetStreamBus: EventBus {
     }
 
     public func subscribe(_ consumer: ConsumerConfiguration) async throws -> any EventSource {
-        try await connection.pullSubscribe(stream: stream.name, consumer)
+        JetStreamSource(subscription: try await connection.pullSubscribe(stream: stream.name, consumer))
     }
 
     public var isConnected: Bool { connection.isConnected }

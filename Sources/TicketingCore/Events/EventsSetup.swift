@@ -59,11 +59,16 @@ extension Application {
     /// tests) or on JetStream at `NATS_URL`. Call before `prepareDatabase`. The broker need not be up: the relay and
     /// the listeners wait for it, and `/readyz` reports it.
     public func useEvents(
-        _ config: TicketingConfig, bus: (any EventBus)? = nil, listeners: [any Listener] = [], policy: ListenerPolicy = ListenerPolicy()
+        _ config: TicketingConfig, bus givenBus: (any EventBus)? = nil, listeners: [any Listener] = [], policy: ListenerPolicy = ListenerPolicy()
     ) async throws {
         migrations.add(CreateOutbox(), CreateInbox())
-        let bus = if let bus { bus } else {
-            try await JetStreamBus.connect(urls: config.natsURL, name: config.service, replicas: config.streamReplicas, logger: logger)
+        let bus: any EventBus
+        if let given = givenBus {
+            bus = given
+        } else {
+            bus = try await JetStreamBus.connect(
+                urls: config.natsURL, name: config.service, replicas: config.streamReplicas, logger: logger
+            )
         }
         let database: @Sendable () -> any Database = { [unowned self] in self.db }
         let events = ServiceEvents(

@@ -66,6 +66,8 @@ public final class OutboxRelay: Sendable {
     /// Relays until the task is cancelled, backing off while the broker or the database is unavailable.
     public func run() async {
         var failures = 0
+        // A service that only publishes must still create the stream on a fresh broker.
+        try? await bus.prepare()
         while !Task.isCancelled {
             do {
                 let relayed = try await relayOnce()
@@ -79,6 +81,8 @@ public final class OutboxRelay: Sendable {
                     logger.warning("outbox relay waiting for the broker", metadata: ["error": "\(error)", "attempts": "\(failures)"])
                 }
                 try? await Task.sleep(for: .milliseconds(min(5_000, 100 * (1 << min(failures, 6)))))
+                // The broker may have come back empty (a new node, a lost store): recreate the stream before retrying.
+                try? await bus.prepare()
             }
         }
     }

@@ -1,0 +1,91 @@
+import Foundation
+import JetStream
+@testable import TicketingCore
+import TicketingTesting
+import XCTVapor
+
+/// The outbox, relay, inbox and dead letters through a real nats-server started for each test.
+final class EventIntegrationTests: XCTestCase {
+    var server: NATSServer!
+
+    override func setUp() async throws {
+        server = try NATSServer()
+        try server.start()
+    }
+
+    override func tearDown() async throws {
+        server = nil
+    }
+
+    func withEventApp(_ body: (Application) async throws -> Void) async throws {
+        var config = TestSupport.config(service: "events")
+        config.natsURL = server.url
+        try await TestSupport.withApp(service: "events", config: config, configure: { app, config in
+            try await EventFixture.configure(app, config, bus: nil)
+        }) { app in
+            try await app.asyncBoot()
+            try await body(app)
+        }
+    }
+
+    func testEveryEventWrittenWhileTheBrokerIsDownArrivesOnceAfterItRestarts() async throws {
+        try await withEventApp { app in
+            let before = try await EventFixture.post(app, "before")
+            XCTAssertEqual(before, .created)
+            try await EventFixture.eventually { try await EventFixture.applied(app) == ["before"] }
+
+            server.stop()
+            try await EventFixture.eventually { app.events?.bus.isConnected == false }
+            let ready = try await app.testable().sendRequest(.GET, "/readyz")
+            XCTAssertEqual(ready.status, .serviceUnavailable, "readiness reports the broker")
+            for index in 0..<50 {
+                let status = try await EventFixture.post(app, "during-\(index)")
+                XCTAssertEqual(status, .created, "requests must not fail because the broker is down")
+            }
+            let waiting = try await EventFixture.outboxCount(app)
+            XCTAssertEqual(waiting, 50)
+
+            try server.start()
+            try await EventFixture.eventually(timeout: 20) { try await EventFixture.applied(app).count >= 51 }
+            try await Task.sleep(for: .milliseconds(500))
+            let applied = try await EventFixture.applied(app)
+            XCTAssertEqual(applied.sorted(), (["before"] + (0..<50).map { "during-\($0)" }).sorted(), "each exactly once")
+            let left = try await EventFixture.outboxCount(app)
+            XCTAssertEqual(left, 0)
+            let readyAgain = try await app.testable().sendRequest(.GET, "/readyz")
+            XCTAssertEqual(readyAgain.status, .ok)
+        }
+    }
+
+    func testAPoisonEventIsParkedAfterTheBoundWhileLaterEventsFlow() async throws {
+        try await withEventApp { app in
+            _ = try await EventFixture.post(app, "poison-real")
+            for index in 0..<5 { _ = try await EventFixture.post(app, "after-\(index)") }
+            try await EventFixture.eventually { try await EventFixture.applied(app).count == 5 }
+            try await EventFixture.eventually(timeout: 10) { try await Inbox.deadLetters(on: app.db).count == 1 }
+            let parked = try await Inbox.deadLetters(on: app.db)
+            XCTAssertEqual(parked.first?.payload, #"{"orderId":"poison-real"}"#)
+            XCTAssertEqual(parked.first?.deliveries, EventFixture.fastPolicy.maxAttempts)
+            // Terminated: it is not delivered again, so nothing more is parked or applied.
+            try await Task.sleep(for: .seconds(1))
+            let stillParked = try await Inbox.deadLetters(on: app.db).count
+            XCTAssertEqual(stillParked, 1)
+        }
+    }
+
+    func testEventsPublishedTwiceAreAppliedOnce() async throws {
+        try await withEventApp { app in
+            let event = OutgoingMessage(subject: "expiration:complete", id: "fixed-id", data: Data(#"{"orderId":"twice"}"#.utf8))
+            try await app.events!.bus.prepare()
+            try await app.events!.bus.publish([event])
+            try await app.events!.bus.publish([event])
+            // The same event under a new id (a relay's replay after the broker's window) is caught by the inbox instead.
+            try await app.sql.raw("INSERT INTO inbox (event_id, subject, received_at) VALUES ('again-id', 'expiration:complete', \(bind: Date()))").run()
+            try await app.events!.bus.publish([OutgoingMessage(subject: event.subject, id: "again-id", data: event.data)])
+            _ = try await EventFixture.post(app, "marker")
+            try await EventFixture.eventually { try await EventFixture.applied(app).contains("marker") }
+            let applied = try await EventFixture.applied(app)
+            XCTAssertEqual(applied, ["twice", "marker"])
+        }
+    }
+}
