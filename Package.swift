@@ -62,6 +62,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "bench-events",
+            dependencies: ["TicketingCore", "JetStream"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "TicketingTesting",
             dependencies: ["TicketingCore", .product(name: "XCTVapor", package: "vapor")],

@@ -135,14 +135,28 @@ public final class JetStreamConnection: @unchecked Sendable {
 
     /// Publishes one message and waits for the server's acknowledgement (it is stored, or was a duplicate).
     public func publish(_ message: OutgoingMessage, timeout: Double = 5) async throws {
-        try await publish([message], timeout: timeout)
+        try await blocking { [self] in
+            let natsMessage = try Self.makeMessage(message)
+            defer { natsMsg_Destroy(natsMessage) }
+            try message.id.withCString { id in
+                var options = jsPubOptions()
+                jsPubOptions_Init(&options)
+                options.MsgId = id
+                options.MaxWait = Int64(timeout * 1_000)
+                var errorCode = jsErrCode(rawValue: 0)
+                try check("publish \(message.subject)", js_PublishMsg(nil, context, natsMessage, &options, &errorCode), errorCode)
+            }
+        }
     }
 
     /// Publishes messages in order, pipelined, and returns once the server has acknowledged every one of them.
     /// Throws if any was refused or not acknowledged in time; publishing the same batch again is then safe,
     /// because the server drops ids it has already stored.
     public func publish(_ messages: [OutgoingMessage], timeout: Double = 5) async throws {
-        guard !messages.isEmpty else { return }
+        guard messages.count > 1 else {
+            if let message = messages.first { try await publish(message, timeout: timeout) }
+            return
+        }
         try await blocking { [self] in
             try Self.publishBlocking(messages, on: connection, timeout: timeout)
         }
