@@ -28,13 +28,20 @@ public final class JetStreamConnection: @unchecked Sendable {
     // the pointers never change after `connect`, and `closed` guards the single teardown.
     private let connection: OpaquePointer
     private let context: OpaquePointer
+    /// A second context for pipelined publishes, whose acknowledgements `tracker` collects. Kept for the
+    /// connection's life: libnats subscribes a reply inbox per context, too costly to repeat per batch.
+    private let asyncContext: OpaquePointer
+    private let tracker: PublishTracker
+    private let batchLock = Mutex(())
     private let pool: NIOThreadPool
     private let closed = Mutex(false)
     let logger: Logger
 
-    private init(connection: OpaquePointer, context: OpaquePointer, pool: NIOThreadPool, logger: Logger) {
-        self.connection = connection
-        self.context = context
+    private init(opened: Opened, pool: NIOThreadPool, logger: Logger) {
+        connection = opened.connection
+        context = opened.context
+        asyncContext = opened.asyncContext
+        tracker = opened.tracker
         self.pool = pool
         self.logger = logger
     }
@@ -47,7 +54,7 @@ public final class JetStreamConnection: @unchecked Sendable {
         pool.start()
         do {
             let opened = try await pool.runIfActive { try Self.open(urls: urls, name: name) }
-            return JetStreamConnection(connection: opened.connection, context: opened.context, pool: pool, logger: logger)
+            return JetStreamConnection(opened: opened, pool: pool, logger: logger)
         } catch {
             try? await pool.shutdownGracefully()
             throw error
@@ -58,6 +65,8 @@ public final class JetStreamConnection: @unchecked Sendable {
     private struct Opened: @unchecked Sendable {
         var connection: OpaquePointer
         var context: OpaquePointer
+        var asyncContext: OpaquePointer
+        var tracker: PublishTracker
     }
 
     private static func open(urls: String, name: String) throws -> Opened {
@@ -80,13 +89,30 @@ public final class JetStreamConnection: @unchecked Sendable {
         guard status == NATS_OK || status == NATS_NOT_YET_CONNECTED, let connection else {
             throw JetStreamError("connect to \(urls)", status)
         }
+        let tracker = PublishTracker()
+        var asyncOptions = jsOptions()
+        jsOptions_Init(&asyncOptions)
+        asyncOptions.PublishAsync.MaxPending = 4_096
+        // The tracker lives as long as the connection object, which outlives every callback (see `close`).
+        asyncOptions.PublishAsync.AckHandlerClosure = Unmanaged.passUnretained(tracker).toOpaque()
+        asyncOptions.PublishAsync.AckHandler = { _, message, _, failure, closure in
+            let tracker = Unmanaged<PublishTracker>.fromOpaque(closure!).takeUnretainedValue()
+            tracker.settle(failure.map { failure in
+                "\(String(cString: natsStatus_GetText(failure.pointee.Err))) (JetStream error \(failure.pointee.ErrCode.rawValue))"
+                    + (failure.pointee.ErrText.map { ": " + String(cString: $0) } ?? "")
+            })
+            natsMsg_Destroy(message)
+        }
         var context: OpaquePointer?
-        let contextStatus = natsConnection_JetStream(&context, connection, nil)
-        guard contextStatus == NATS_OK, let context else {
+        var asyncContext: OpaquePointer?
+        var contextStatus = natsConnection_JetStream(&context, connection, nil)
+        if contextStatus == NATS_OK { contextStatus = natsConnection_JetStream(&asyncContext, connection, &asyncOptions) }
+        guard contextStatus == NATS_OK, let context, let asyncContext else {
+            jsCtx_Destroy(context)
             natsConnection_Destroy(connection)
             throw JetStreamError("JetStream context", contextStatus)
         }
-        return Opened(connection: connection, context: context)
+        return Opened(connection: connection, context: context, asyncContext: asyncContext, tracker: tracker)
     }
 
     public var isConnected: Bool {
@@ -158,64 +184,41 @@ public final class JetStreamConnection: @unchecked Sendable {
             return
         }
         try await blocking { [self] in
-            try Self.publishBlocking(messages, on: connection, timeout: timeout)
+            try publishBlocking(messages, timeout: timeout)
         }
     }
 
-    private static func publishBlocking(_ messages: [OutgoingMessage], on connection: OpaquePointer, timeout: Double) throws {
-        let tracker = PublishTracker()
-        var options = jsOptions()
-        jsOptions_Init(&options)
-        options.PublishAsync.MaxPending = Int64(max(messages.count, 1))
-        options.PublishAsync.AckHandler = { _, message, _, failure, closure in
-            let tracker = Unmanaged<PublishTracker>.fromOpaque(closure!).takeRetainedValue()
-            tracker.settle(failure.map { failure in
-                "\(String(cString: natsStatus_GetText(failure.pointee.Err))) (JetStream error \(failure.pointee.ErrCode.rawValue))"
-                    + (failure.pointee.ErrText.map { ": " + String(cString: $0) } ?? "")
-            })
-            natsMsg_Destroy(message)
-        }
-        options.PublishAsync.AckHandlerClosure = Unmanaged.passUnretained(tracker).toOpaque()
-        var context: OpaquePointer?
-        try check("JetStream context", natsConnection_JetStream(&context, connection, &options))
-        defer { jsCtx_Destroy(context) }
-
-        for message in messages {
-            var natsMessage = try makeMessage(message)
-            // One reference per message in flight, given back by the ack handler (or below, if never sent).
-            let closure = Unmanaged.passRetained(tracker)
-            var status = NATS_OK
-            message.id.withCString { id in
-                var publishOptions = jsPubOptions()
-                jsPubOptions_Init(&publishOptions)
-                publishOptions.MsgId = id
-                status = js_PublishMsgAsync(context, &natsMessage, &publishOptions)
-            }
-            natsMsg_Destroy(natsMessage)
-            guard status == NATS_OK else {
-                closure.release()
-                throw JetStreamError("publish \(message.subject)", status)
-            }
-        }
-        var completion = jsPubOptions()
-        jsPubOptions_Init(&completion)
-        completion.MaxWait = Int64(timeout * 1_000)
-        let status = js_PublishAsyncComplete(context, &completion)
-        if status != NATS_OK {
-            // Messages still waiting will never be settled now: take them back and give back their references.
-            var pending = natsMsgList()
-            if js_PublishAsyncGetPendingList(&pending, context) == NATS_OK {
-                for index in 0..<Int(pending.Count) {
-                    Unmanaged.passUnretained(tracker).release()
-                    natsMsg_Destroy(pending.Msgs[index])
-                    pending.Msgs[index] = nil
+    private func publishBlocking(_ messages: [OutgoingMessage], timeout: Double) throws {
+        // One batch at a time on the shared async context: completion waits for everything it has in flight.
+        try batchLock.withLock { _ in
+            tracker.reset()
+            for message in messages {
+                var natsMessage = try Self.makeMessage(message)
+                var status = NATS_OK
+                message.id.withCString { id in
+                    var options = jsPubOptions()
+                    jsPubOptions_Init(&options)
+                    options.MsgId = id
+                    status = js_PublishMsgAsync(asyncContext, &natsMessage, &options)
                 }
-                natsMsgList_Destroy(&pending)
+                natsMsg_Destroy(natsMessage)
+                try check("publish \(message.subject)", status)
             }
-            throw JetStreamError("publish \(messages.count) messages", status)
-        }
-        if let failure = tracker.firstFailure {
-            throw JetStreamError("publish", message: failure)
+            var completion = jsPubOptions()
+            jsPubOptions_Init(&completion)
+            completion.MaxWait = Int64(timeout * 1_000)
+            let status = js_PublishAsyncComplete(asyncContext, &completion)
+            if status != NATS_OK {
+                // Messages still waiting will never be settled now: take them back so the next batch starts clean.
+                var pending = natsMsgList()
+                if js_PublishAsyncGetPendingList(&pending, asyncContext) == NATS_OK {
+                    natsMsgList_Destroy(&pending)
+                }
+                throw JetStreamError("publish \(messages.count) messages", status)
+            }
+            if let failure = tracker.firstFailure {
+                throw JetStreamError("publish", message: failure)
+            }
         }
     }
 
@@ -279,14 +282,19 @@ public final class JetStreamConnection: @unchecked Sendable {
             natsConnection_Close(connection)
         }
         try? await pool.shutdownGracefully()
+        jsCtx_Destroy(asyncContext)
         jsCtx_Destroy(context)
         natsConnection_Destroy(connection)
     }
 }
 
-/// Counts the acknowledgements of one batch, from libnats's callback threads.
+/// Remembers the first refusal of the batch in flight, reported on libnats's callback threads.
 final class PublishTracker: Sendable {
     private let failure = Mutex<String?>(nil)
+
+    func reset() {
+        failure.withLock { $0 = nil }
+    }
 
     func settle(_ error: String?) {
         guard let error else { return }

@@ -131,6 +131,26 @@ final class EventFlowTests: XCTestCase {
         }
     }
 
+    func testABatchWithAFailingEventStillAppliesTheOthersAndAppliesNothingTwice() async throws {
+        try await TestSupport.withApp(service: "events", configure: { app, config in
+            try await EventFixture.configure(app, config, bus: InMemoryBus())
+        }) { app in
+            let runner = ListenerRunner(RecordingListener(released: LockedSet()), policy: EventFixture.fastPolicy)
+            let good = FakeDelivery(id: "e-1", data: #"{"orderId":"good-1"}"#)
+            let poison = FakeDelivery(id: "e-2", data: #"{"orderId":"poison-2"}"#)
+            let other = FakeDelivery(id: "e-3", data: #"{"orderId":"good-3"}"#)
+            let results = await runner.process(batch: [good, poison, other], db: app.db, logger: app.logger)
+            XCTAssertEqual(results, [.applied, .failed, .applied])
+            XCTAssertEqual([good.settlements, poison.settlements, other.settlements], [["ack"], ["nak"], ["ack"]])
+
+            let clean = [FakeDelivery(id: "e-4", data: #"{"orderId":"good-4"}"#), FakeDelivery(id: "e-1", data: #"{"orderId":"good-1"}"#)]
+            let second = await runner.process(batch: clean, db: app.db, logger: app.logger)
+            XCTAssertEqual(second, [.applied, .duplicate])
+            let applied = try await EventFixture.applied(app)
+            XCTAssertEqual(applied, ["good-1", "good-3", "good-4"])
+        }
+    }
+
     func testAnEarlyEventIsRetriedUntilItCanBeApplied() async throws {
         let bus = InMemoryBus()
         let released = LockedSet()

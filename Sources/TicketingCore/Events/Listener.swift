@@ -109,6 +109,38 @@ struct ListenerRunner: Sendable {
         }
     }
 
+    /// Applies a fetched batch in one transaction, which on SQLite is one commit instead of one per event.
+    /// If any event in it fails or arrives early, nothing of the batch is kept and each event is processed
+    /// on its own, so the others still go through and the failing one follows the usual retry rules.
+    func process(batch messages: [any DeliveredMessage], db: any Database, logger: Logger) async -> [Result] {
+        guard messages.count > 1 else { return await messages.asyncMap { await process($0, db: db, logger: logger) } }
+        do {
+            let applied = try await db.transaction { tx in
+                var applied: [Bool] = []
+                for message in messages {
+                    let eventID = message.messageID ?? "unidentified"
+                    guard try await Inbox.claim(eventID, subject: subject, on: tx) else {
+                        applied.append(false)
+                        continue
+                    }
+                    var eventLogger = logger
+                    eventLogger[metadataKey: "event-id"] = .string(eventID)
+                    let context = ListenerContext(db: tx, eventID: eventID, deliveryCount: message.deliveryCount, logger: eventLogger)
+                    if try await handle(message.data, context) == .retryLater { throw RetryLater() }
+                    applied.append(true)
+                }
+                return applied
+            }
+            for message in messages { try? message.ack() }
+            let appliedCount = applied.filter { $0 }.count
+            Self.counter(subject, "applied").increment(by: appliedCount)
+            Self.counter(subject, "duplicate").increment(by: applied.count - appliedCount)
+            return applied.map { $0 ? .applied : .duplicate }
+        } catch {
+            return await messages.asyncMap { await process($0, db: db, logger: logger) }
+        }
+    }
+
     private func giveUpOrRetry(
         _ message: any DeliveredMessage, eventID: String, error: String, delay: Double, db: any Database, logger: Logger, early: Bool
     ) async -> Result {
@@ -145,9 +177,9 @@ struct ListenerRunner: Sendable {
                 let source = try await bus.subscribe(consumer)
                 failures = 0
                 while !Task.isCancelled {
-                    for message in try await source.fetch(batch: 32, timeout: 1) {
-                        if await process(message, db: db(), logger: logger) == .applied { afterCommit() }
-                    }
+                    let batch = try await source.fetch(batch: 64, timeout: 1)
+                    if batch.isEmpty { continue }
+                    if await process(batch: batch, db: db(), logger: logger).contains(.applied) { afterCommit() }
                 }
             } catch {
                 if Task.isCancelled { break }
@@ -216,5 +248,14 @@ struct CreateInbox: AsyncMigration {
     func revert(on database: any Database) async throws {
         try await database.schema("dead_letters").delete()
         try await database.schema("inbox").delete()
+    }
+}
+
+extension Array {
+    func asyncMap<T>(_ transform: (Element) async -> T) async -> [T] {
+        var results: [T] = []
+        results.reserveCapacity(count)
+        for element in self { results.append(await transform(element)) }
+        return results
     }
 }
