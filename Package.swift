@@ -53,11 +53,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "Auth", dependencies: ["TicketingCore"], swiftSettings: swiftSettings),
+        .target(name: "Tickets", dependencies: ["TicketingCore"], swiftSettings: swiftSettings),
+        .target(name: "Orders", dependencies: ["TicketingCore"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "ticketing",
             dependencies: [
                 "TicketingCore",
                 "Auth",
+                "Tickets",
+                "Orders",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -80,6 +84,16 @@ let package = Package(
         .testTarget(
             name: "JetStreamTests",
             dependencies: ["JetStream", "TicketingTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TicketsTests",
+            dependencies: ["Tickets", "TicketingTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "OrdersTests",
+            dependencies: ["Orders", "TicketingTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -29,7 +29,9 @@ extension Application {
         )
         passwords.use(.bcrypt(cost: config.bcryptCost))
 
-        try useDatabase(DatabaseLocation(url: config.databaseURL))
+        let location = try DatabaseLocation(url: config.databaseURL)
+        try useDatabase(location)
+        writeTransactions = WriteTransactions(sqlite: location.isSQLite)
         readinessChecks = [.database]
         try routes.register(collection: HealthController())
     }

@@ -86,3 +86,67 @@ public func sessionCookie(
     let jwt = try await keys.sign(SessionToken(id: id, email: email, issuedAt: issuedAt, lifetime: lifetime))
     return "\(SessionCookie.name)=\(SessionCookie.encode(jwt: jwt))"
 }
+
+/// JSON requests as a signed-in user, with the session cookie every service trusts.
+public struct TestClient: Sendable {
+    public let app: Application
+    public let cookie: String?
+    public let userId: String
+
+    public static func signedIn(_ app: Application, id: String = UUID().uuidString.lowercased()) async throws -> TestClient {
+        TestClient(app: app, cookie: try await sessionCookie(id: id, email: "\(id.prefix(8))@example.com"), userId: id)
+    }
+
+    public static func signedOut(_ app: Application) -> TestClient {
+        TestClient(app: app, cookie: nil, userId: "")
+    }
+
+    public func send(_ method: HTTPMethod, _ path: String, json: String? = nil) async throws -> XCTHTTPResponse {
+        try await app.testable().sendRequest(
+            method, path, headers: .json(cookie: cookie), body: json.map { ByteBuffer(string: $0) }
+        )
+    }
+}
+
+extension XCTHTTPResponse {
+    /// The body as a JSON object (or array), for assertions on exact fields.
+    public var json: Any? {
+        try? JSONSerialization.jsonObject(with: Data(buffer: body), options: [.fragmentsAllowed])
+    }
+
+    public var object: [String: Any] { json as? [String: Any] ?? [:] }
+}
+
+/// Runs `body` with a fresh `InMemoryBus` app configured by `configure`, booted so its relay and listeners run.
+public func withServiceApp(
+    _ service: String,
+    configure: @escaping (Application, TicketingConfig, any EventBus) async throws -> Void,
+    _ body: (Application, InMemoryBus) async throws -> Void
+) async throws {
+    let bus = InMemoryBus()
+    try await TestSupport.withApp(service: service, configure: { app, config in
+        try await configure(app, config, bus)
+    }) { app in
+        try await app.asyncBoot()
+        try await body(app, bus)
+    }
+}
+
+/// Polls until `condition` holds, failing after `timeout` seconds.
+public func eventually(
+    timeout: Double = 5, file: StaticString = #filePath, line: UInt = #line, _ condition: () async throws -> Bool
+) async throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    XCTFail("condition not met within \(timeout) s", file: file, line: line)
+}
+
+extension InMemoryBus {
+    /// The published events of one subject, decoded.
+    public func events<E: Event>(_ type: E.Type) -> [E] {
+        published.filter { $0.subject == E.subject.rawValue }.compactMap { try? JSONDecoder().decode(E.self, from: $0.data) }
+    }
+}

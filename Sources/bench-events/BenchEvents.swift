@@ -109,7 +109,7 @@ struct BenchEvents {
             try await app.prepareDatabase(config)
 
             // Backlog: rows written before the relay starts, as after a broker outage.
-            try await app.db.transaction { tx in
+            try await app.writeTransactions.run(on: app.db) { tx in
                 for index in 0..<count { try await Outbox.record(ExpirationCompleteEvent(orderId: "backlog-\(index)"), on: tx) }
             }
             var start = ContinuousClock.now
@@ -124,7 +124,7 @@ struct BenchEvents {
                 for writer in 0..<8 {
                     group.addTask {
                         for index in 0..<(count / 8) {
-                            try await app.db.transaction { tx in
+                            try await app.writeTransactions.run(on: app.db) { tx in
                                 try await Outbox.record(ExpirationCompleteEvent(orderId: "live-\(writer)-\(index)"), on: tx)
                             }
                             events.relay.wake()

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Auth
+import Orders
+import Tickets
 import Logging
 import TicketingCore
 import Vapor
@@ -14,18 +16,22 @@ struct Ticketing: AsyncParsableCommand {
 }
 
 enum ServiceName: String, ExpressibleByArgument, CaseIterable {
-    case auth
+    case auth, tickets, orders
 
-    /// Each service's port when `PORT` is not set, matching the local nginx configuration.
+    /// Each service's port when `PORT` is not set.
     var defaultPort: Int {
         switch self {
         case .auth: 4001
+        case .tickets: 4002
+        case .orders: 4003
         }
     }
 
     func configure(_ app: Application, _ config: TicketingConfig) async throws {
         switch self {
         case .auth: try await AuthService.configure(app, config)
+        case .tickets: try await TicketsService.configure(app, config)
+        case .orders: try await OrdersService.configure(app, config)
         }
     }
 }

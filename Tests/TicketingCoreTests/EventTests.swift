@@ -118,7 +118,7 @@ final class EventFlowTests: XCTestCase {
         try await TestSupport.withApp(service: "events", configure: { app, config in
             try await EventFixture.configure(app, config, bus: InMemoryBus())
         }) { app in
-            let runner = ListenerRunner(RecordingListener(released: LockedSet()), policy: EventFixture.fastPolicy)
+            let runner = ListenerRunner(RecordingListener(released: LockedSet()), policy: EventFixture.fastPolicy, transactions: app.writeTransactions)
             let message = FakeDelivery(id: "event-1", data: #"{"orderId":"o-1"}"#)
             let first = await runner.process(message, db: app.db, logger: app.logger)
             let second = await runner.process(message, db: app.db, logger: app.logger)
@@ -135,7 +135,7 @@ final class EventFlowTests: XCTestCase {
         try await TestSupport.withApp(service: "events", configure: { app, config in
             try await EventFixture.configure(app, config, bus: InMemoryBus())
         }) { app in
-            let runner = ListenerRunner(RecordingListener(released: LockedSet()), policy: EventFixture.fastPolicy)
+            let runner = ListenerRunner(RecordingListener(released: LockedSet()), policy: EventFixture.fastPolicy, transactions: app.writeTransactions)
             let good = FakeDelivery(id: "e-1", data: #"{"orderId":"good-1"}"#)
             let poison = FakeDelivery(id: "e-2", data: #"{"orderId":"poison-2"}"#)
             let other = FakeDelivery(id: "e-3", data: #"{"orderId":"good-3"}"#)

@@ -13,12 +13,15 @@ public final class ServiceEvents: LifecycleHandler, Sendable {
     private let tasks = Mutex<[Task<Void, Never>]>([])
     private let database: @Sendable () -> any Database
 
-    init(bus: any EventBus, runners: [ListenerRunner], database: @escaping @Sendable () -> any Database, logger: Logger) {
+    init(
+        bus: any EventBus, runners: [ListenerRunner], database: @escaping @Sendable () -> any Database,
+        transactions: WriteTransactions, logger: Logger
+    ) {
         self.bus = bus
         self.runners = runners
         self.database = database
         self.logger = logger
-        relay = OutboxRelay(bus: bus, database: database, logger: logger)
+        relay = OutboxRelay(bus: bus, database: database, transactions: transactions, logger: logger)
     }
 
     public func didBootAsync(_ application: Application) async throws {
@@ -72,7 +75,8 @@ extension Application {
         }
         let database: @Sendable () -> any Database = { [unowned self] in self.db }
         let events = ServiceEvents(
-            bus: bus, runners: listeners.map { ListenerRunner($0, policy: policy) }, database: database, logger: logger
+            bus: bus, runners: listeners.map { ListenerRunner($0, policy: policy, transactions: writeTransactions) },
+            database: database, transactions: writeTransactions, logger: logger
         )
         storage[ServiceEventsKey.self] = events
         lifecycle.use(events)
@@ -85,7 +89,7 @@ extension Application {
 extension Request {
     /// Runs `body` in one transaction and, once it has committed, wakes the outbox relay to publish what it recorded.
     public func transaction<T: Sendable>(_ body: @escaping @Sendable (any Database) async throws -> T) async throws -> T {
-        let result = try await db.transaction(body)
+        let result = try await application.writeTransactions.run(on: db, body)
         application.events?.relay.wake()
         return result
     }

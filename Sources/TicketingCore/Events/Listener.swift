@@ -19,6 +19,13 @@ public struct ListenerContext: Sendable {
     public let eventID: String
     public let deliveryCount: Int
     public let logger: Logger
+
+    public init(db: any Database, eventID: String, deliveryCount: Int = 1, logger: Logger) {
+        self.db = db
+        self.eventID = eventID
+        self.deliveryCount = deliveryCount
+        self.logger = logger
+    }
 }
 
 /// One handler for one subject, like the seed's `Listener` base class: a subject (from the payload type),
@@ -50,11 +57,13 @@ struct ListenerRunner: Sendable {
     let subject: Subject
     let consumer: ConsumerConfiguration
     let policy: ListenerPolicy
+    let transactions: WriteTransactions
     let handle: @Sendable (Data, ListenerContext) async throws -> ListenerOutcome
 
-    init<L: Listener>(_ listener: L, policy: ListenerPolicy) {
+    init<L: Listener>(_ listener: L, policy: ListenerPolicy, transactions: WriteTransactions) {
         subject = L.Payload.subject
         self.policy = policy
+        self.transactions = transactions
         consumer = ConsumerConfiguration(
             durable: ConsumerConfiguration.durableName(group: listener.queueGroup, subject: L.Payload.subject.rawValue),
             subject: L.Payload.subject.rawValue,
@@ -83,7 +92,7 @@ struct ListenerRunner: Sendable {
         eventLogger[metadataKey: "subject"] = .string(subject.rawValue)
         let logger = eventLogger
         do {
-            let applied = try await db.transaction { tx in
+            let applied = try await transactions.run(on: db) { tx in
                 guard try await Inbox.claim(eventID, subject: subject, on: tx) else { return false }
                 let context = ListenerContext(db: tx, eventID: eventID, deliveryCount: message.deliveryCount, logger: logger)
                 // Throwing rolls back the inbox row, so the event can be applied on a later delivery.
@@ -115,7 +124,7 @@ struct ListenerRunner: Sendable {
     func process(batch messages: [any DeliveredMessage], db: any Database, logger: Logger) async -> [Result] {
         guard messages.count > 1 else { return await messages.asyncMap { await process($0, db: db, logger: logger) } }
         do {
-            let applied = try await db.transaction { tx in
+            let applied = try await transactions.run(on: db) { tx in
                 var applied: [Bool] = []
                 for message in messages {
                     let eventID = message.messageID ?? "unidentified"
@@ -150,8 +159,10 @@ struct ListenerRunner: Sendable {
             return early ? .retryLater : .failed
         }
         do {
-            try await Inbox.deadLetter(eventID, subject: subject, payload: message.data, error: error,
-                                       deliveries: message.deliveryCount, on: db)
+            try await transactions.run(on: db) { tx in
+                try await Inbox.deadLetter(eventID, subject: subject, payload: message.data, error: error,
+                                           deliveries: message.deliveryCount, on: tx)
+            }
             try message.term()
             Self.counter(subject, "dead_lettered").increment()
             logger.error("event dead-lettered", metadata: ["error": "\(error)", "deliveries": "\(message.deliveryCount)"])

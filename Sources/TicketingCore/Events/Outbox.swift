@@ -50,9 +50,15 @@ public final class OutboxRelay: Sendable {
     private let signal = WakeSignal()
     private let published = Counter(label: "events_published_total")
 
-    public init(bus: any EventBus, database: @escaping @Sendable () -> any Database, logger: Logger, batchSize: Int = 256, pollInterval: Double = 1) {
+    let transactions: WriteTransactions
+
+    public init(
+        bus: any EventBus, database: @escaping @Sendable () -> any Database, transactions: WriteTransactions, logger: Logger,
+        batchSize: Int = 256, pollInterval: Double = 1
+    ) {
         self.bus = bus
         self.database = database
+        self.transactions = transactions
         self.logger = logger
         self.batchSize = batchSize
         self.pollInterval = pollInterval
@@ -106,7 +112,10 @@ public final class OutboxRelay: Sendable {
             ))
         }
         try await bus.publish(messages)
-        try await db.sql.delete(from: "outbox").where("seq", .in, sequences).run()
+        let sent = sequences
+        try await transactions.run(on: db) { tx in
+            try await tx.sql.delete(from: "outbox").where("seq", .in, sent).run()
+        }
         published.increment(by: messages.count)
         return messages.count
     }

@@ -1,0 +1,42 @@
+import SQLKit
+import TicketingCore
+
+struct CreateReplicatedTicket: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.schema(ReplicatedTicket.schema)
+            .field("id", .string, .identifier(auto: false))
+            .field("title", .string, .required)
+            .field("price_cents", .int64, .required)
+            .field("version", .int, .required)
+            .create()
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema(ReplicatedTicket.schema).delete()
+    }
+}
+
+struct CreateOrder: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        // Status as text (not a database enum) so that SQLite and PostgreSQL share one schema and one index.
+        try await database.schema(Order.schema)
+            .id()
+            .field("user_id", .string, .required)
+            .field("status", .string, .required)
+            .field("expires_at", .datetime, .required)
+            .field("ticket_id", .string, .required)
+            .field("version", .int, .required)
+            .field("created_at", .datetime, .required)
+            .create()
+        // The invariant "at most one active order per ticket" lives here, in the database: of any number of
+        // simultaneous inserts for one ticket, on any number of replicas, exactly one can commit.
+        try await database.sql.raw("""
+            CREATE UNIQUE INDEX orders_one_active_per_ticket ON orders (ticket_id) WHERE status <> 'cancelled'
+            """).run()
+        try await database.sql.raw("CREATE INDEX orders_by_user ON orders (user_id, created_at)").run()
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema(Order.schema).delete()
+    }
+}

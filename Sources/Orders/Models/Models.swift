@@ -1,0 +1,53 @@
+import TicketingCore
+
+/// This service's copy of a ticket, kept from `ticket:created` / `ticket:updated`.
+final class ReplicatedTicket: Model, @unchecked Sendable {
+    static let schema = "tickets"
+
+    @ID(custom: "id", generatedBy: .user) var id: String?
+    @Field(key: "title") var title: String
+    @Field(key: "price_cents") var priceCents: Int64
+    @Field(key: "version") var version: Int
+
+    init() {}
+
+    init(id: String, title: String, price: Money, version: Int) {
+        self.id = id
+        self.title = title
+        priceCents = price.cents
+        self.version = version
+    }
+
+    var price: Money { Money(cents: priceCents) }
+}
+
+final class Order: Model, @unchecked Sendable {
+    static let schema = "orders"
+
+    @ID(key: .id) var id: UUID?
+    @Field(key: "user_id") var userId: String
+    @Field(key: "status") var status: OrderStatus
+    @Field(key: "expires_at") var expiresAt: Date
+    @Field(key: "ticket_id") var ticketId: String
+    @Field(key: "version") var version: Int
+    @Field(key: "created_at") var createdAt: Date
+
+    init() {}
+
+    init(userId: String, ticketId: String, expiresAt: Date, createdAt: Date = Date()) {
+        id = UUID()
+        self.userId = userId
+        status = .created
+        self.expiresAt = expiresAt
+        self.ticketId = ticketId
+        version = 0
+        self.createdAt = createdAt
+    }
+
+    var idString: String { (id ?? UUID()).uuidString.lowercased() }
+}
+
+extension OrderStatus {
+    /// Statuses that hold the ticket: at most one order per ticket is ever in one of them.
+    static let active: [OrderStatus] = [.created, .awaitingPayment, .complete]
+}

@@ -1,0 +1,33 @@
+import SQLKit
+import TicketingCore
+
+extension Order {
+    /// Moves the order to `status` as its next version, if it is still at the version and in one of the statuses
+    /// it was read in. Returns false when another change (a payment, an expiry, a second cancel) came first.
+    func transition(to status: OrderStatus, from allowed: [OrderStatus], on db: any Database) async throws -> Bool {
+        let id = try requireID()
+        let row = try await db.sql.raw("""
+            UPDATE orders SET status = \(bind: status.rawValue), version = version + 1
+            WHERE id = \(bind: id) AND version = \(bind: version)
+              AND status IN (\(binds: allowed.map(\.rawValue)))
+            RETURNING version
+            """).first()
+        guard let row else { return false }
+        self.status = status
+        version = try row.decode(column: "version", as: Int.self)
+        return true
+    }
+
+    /// Cancels the order and records `order:cancelled`, unless it is already cancelled or complete.
+    /// Re-reads and retries when it changed underneath; returns the status the order ended in.
+    static func cancel(_ id: UUID, on db: any Database) async throws -> OrderStatus? {
+        while true {
+            guard let order = try await Order.find(id, on: db) else { return nil }
+            guard [.created, .awaitingPayment].contains(order.status) else { return order.status }
+            if try await order.transition(to: .cancelled, from: [.created, .awaitingPayment], on: db) {
+                try await Outbox.record(order.cancelledEvent, on: db)
+                return .cancelled
+            }
+        }
+    }
+}

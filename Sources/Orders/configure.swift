@@ -1,0 +1,14 @@
+import TicketingCore
+
+/// The orders service: reserves tickets with orders that expire unless paid, from its own replica of tickets.
+public enum OrdersService {
+    public static func configure(_ app: Application, _ config: TicketingConfig, bus: (any EventBus)? = nil) async throws {
+        try await app.configureTicketingService(config)
+        app.migrations.add(CreateReplicatedTicket(), CreateOrder())
+        try await app.useEvents(config, bus: bus, listeners: [
+            TicketCreatedListener(), TicketUpdatedListener(), ExpirationCompleteListener(), PaymentCreatedListener(),
+        ])
+        try await app.prepareDatabase(config)
+        try app.register(collection: OrderController(expirationWindow: TimeInterval(config.expirationWindowSeconds)))
+    }
+}

@@ -1,0 +1,94 @@
+import TicketingCore
+
+struct TicketController: RouteCollection, Sendable {
+    static let defaultPageSize = 100
+    static let maxPageSize = 1_000
+
+    func boot(routes: any RoutesBuilder) throws {
+        let tickets = routes.grouped("api", "tickets")
+        tickets.get(use: list)
+        tickets.get(":id", use: show)
+        let signedIn = tickets.grouped(RequireAuthMiddleware())
+        signedIn.post(use: create)
+        signedIn.put(":id", use: update)
+    }
+
+    /// Tickets for sale (not reserved), oldest first, a page at a time: `?limit=` (default 100, at most 1000) and
+    /// `?after=<id of the last ticket seen>`. A full page carries a `Link: <…>; rel="next"` header.
+    @Sendable
+    func list(_ request: Request) async throws -> Response {
+        let limit = try Self.pageSize(request)
+        var query = Ticket.query(on: request.db).filter(\.$orderId == nil)
+        if let after = request.query[String.self, at: "after"] {
+            guard let id = UUID(uuidString: after), let last = try await Ticket.find(id, on: request.db) else {
+                throw AppError.invalid([ErrorItem(message: "Unknown ticket to continue after", field: "after")])
+            }
+            query = query.group(.or) { group in
+                group.filter(\.$createdAt > last.createdAt)
+                    .group(.and) { $0.filter(\.$createdAt == last.createdAt).filter(\.$id > id) }
+            }
+        }
+        let page = try await query.sort(\.$createdAt).sort(\.$id).limit(limit).all().map(TicketResponse.init)
+        let response = try await page.encodeResponse(for: request)
+        if page.count == limit, let last = page.last {
+            response.headers.add(name: .link, value: #"</api/tickets?limit=\#(limit)&after=\#(last.id)>; rel="next""#)
+        }
+        return response
+    }
+
+    static func pageSize(_ request: Request) throws -> Int {
+        guard let raw = request.query[String.self, at: "limit"] else { return defaultPageSize }
+        guard let limit = Int(raw), (1...maxPageSize).contains(limit) else {
+            throw AppError.invalid([ErrorItem(message: "Limit must be between 1 and \(maxPageSize)", field: "limit")])
+        }
+        return limit
+    }
+
+    @Sendable
+    func show(_ request: Request) async throws -> TicketResponse {
+        guard let ticket = try await Ticket.find(try request.parameters.id(), on: request.db) else { throw AppError.notFound }
+        return try TicketResponse(ticket)
+    }
+
+    @Sendable
+    func create(_ request: Request) async throws -> Response {
+        let user = try request.requireUser()
+        let input = try ValidTicket(request.decodeBody(TicketInput.self))
+        let ticket = Ticket(title: input.title, price: input.price, userId: user.id)
+        try await request.transaction { tx in
+            try await ticket.create(on: tx)
+            try await Outbox.record(
+                TicketCreatedEvent(id: try ticket.requireID().uuidString.lowercased(), version: ticket.version,
+                                   title: ticket.title, price: ticket.price, userId: ticket.userId),
+                on: tx
+            )
+        }
+        return try await TicketResponse(ticket).encodeResponse(status: .created, for: request)
+    }
+
+    /// Checks in the contract's order: signed in, valid input, exists, owner, not reserved. The write applies only
+    /// on top of the version read; if a reservation or another edit came first, it is checked again from the start.
+    @Sendable
+    func update(_ request: Request) async throws -> TicketResponse {
+        let user = try request.requireUser()
+        let input = try ValidTicket(request.decodeBody(TicketInput.self))
+        let id = try request.parameters.id()
+        for attempt in 1... {
+            do {
+                return try await request.transaction { tx in
+                    guard let ticket = try await Ticket.find(id, on: tx) else { throw AppError.notFound }
+                    guard ticket.userId == user.id else { throw AppError.notAuthorized }
+                    guard ticket.orderId == nil else { throw AppError.badRequest("Cannot edit a reserved ticket") }
+                    ticket.title = input.title
+                    ticket.priceCents = input.price.cents
+                    try await ticket.saveNextVersion(on: tx)
+                    try await Outbox.record(try ticket.updatedEvent, on: tx)
+                    return try TicketResponse(ticket)
+                }
+            } catch is StaleTicket where attempt < 5 {
+                continue
+            }
+        }
+        throw AppError.internalFailure
+    }
+}

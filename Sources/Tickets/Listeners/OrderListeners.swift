@@ -1,0 +1,56 @@
+import TicketingCore
+
+/// A ticket named by an order event that this service does not have.
+struct UnknownTicket: Error, CustomStringConvertible {
+    var id: String
+    var description: String { "no ticket \(id)" }
+}
+
+func findTicket(_ id: String, on db: any Database) async throws -> Ticket {
+    guard let uuid = UUID(uuidString: id), let ticket = try await Ticket.find(uuid, on: db) else { throw UnknownTicket(id: id) }
+    return ticket
+}
+
+/// `order:created` reserves the ticket for the order and announces it with `ticket:updated` (carrying `orderId`).
+struct OrderCreatedListener: Listener {
+    let queueGroup = QueueGroup.tickets
+
+    func onMessage(_ event: OrderCreatedEvent, context: ListenerContext) async throws -> ListenerOutcome {
+        switch try await OrderVersions.position(of: event.id, version: event.version, on: context.db) {
+        case .alreadyApplied: return .done
+        case .early: return .retryLater
+        case .next: break
+        }
+        let ticket = try await findTicket(event.ticket.id, on: context.db)
+        // Held by an earlier order whose cancellation has not arrived yet: wait for it.
+        if let holder = ticket.orderId, holder != event.id { return .retryLater }
+        if ticket.orderId == nil {
+            ticket.orderId = event.id
+            try await ticket.saveNextVersion(on: context.db)
+            try await Outbox.record(try ticket.updatedEvent, on: context.db)
+        }
+        try await OrderVersions.record(event.id, version: event.version, on: context.db)
+        return .done
+    }
+}
+
+/// `order:cancelled` frees the ticket, but only if that very order holds it.
+struct OrderCancelledListener: Listener {
+    let queueGroup = QueueGroup.tickets
+
+    func onMessage(_ event: OrderCancelledEvent, context: ListenerContext) async throws -> ListenerOutcome {
+        switch try await OrderVersions.position(of: event.id, version: event.version, on: context.db) {
+        case .alreadyApplied: return .done
+        case .early: return .retryLater
+        case .next: break
+        }
+        let ticket = try await findTicket(event.ticket.id, on: context.db)
+        if ticket.orderId == event.id {
+            ticket.orderId = nil
+            try await ticket.saveNextVersion(on: context.db)
+            try await Outbox.record(try ticket.updatedEvent, on: context.db)
+        }
+        try await OrderVersions.record(event.id, version: event.version, on: context.db)
+        return .done
+    }
+}

@@ -1,0 +1,28 @@
+import TicketingCore
+
+final class Ticket: Model, @unchecked Sendable {
+    static let schema = "tickets"
+
+    @ID(key: .id) var id: UUID?
+    @Field(key: "title") var title: String
+    @Field(key: "price_cents") var priceCents: Int64
+    @Field(key: "user_id") var userId: String
+    /// Raised by one on every change; an update that read an older version does not apply (optimistic locking).
+    @Field(key: "version") var version: Int
+    /// The order holding the ticket, while one does.
+    @OptionalField(key: "order_id") var orderId: String?
+    @Field(key: "created_at") var createdAt: Date
+
+    init() {}
+
+    init(id: UUID = UUID(), title: String, price: Money, userId: String, createdAt: Date = Date()) {
+        self.id = id
+        self.title = title
+        priceCents = price.cents
+        self.userId = userId
+        version = 0
+        self.createdAt = createdAt
+    }
+
+    var price: Money { Money(cents: priceCents) }
+}

@@ -1,0 +1,47 @@
+import SQLKit
+import TicketingCore
+
+/// A change made by another writer between reading a ticket and writing it back.
+struct StaleTicket: Error {}
+
+extension Ticket {
+    /// Writes the ticket's title, price and order as the next version, only if the stored row is still at the
+    /// version this copy was read at. Throws `StaleTicket` otherwise, so nothing is ever silently overwritten.
+    func saveNextVersion(on db: any Database) async throws {
+        let id = try requireID()
+        let row = try await db.sql.raw("""
+            UPDATE tickets SET title = \(bind: title), price_cents = \(bind: priceCents), order_id = \(bind: orderId),
+                   version = version + 1
+            WHERE id = \(bind: id) AND version = \(bind: version)
+            RETURNING version
+            """).first()
+        guard let row else { throw StaleTicket() }
+        version = try row.decode(column: "version", as: Int.self)
+    }
+}
+
+/// The last version of each order this service applied, so order events apply in their order:
+/// `order:cancelled` (version n) only on top of what came before it.
+enum OrderVersions {
+    enum Position {
+        case next, alreadyApplied, early
+    }
+
+    static func position(of orderId: String, version: Int, on db: any Database) async throws -> Position {
+        let current = try await db.sql.raw("SELECT version FROM order_versions WHERE order_id = \(bind: orderId)")
+            .first()?.decode(column: "version", as: Int.self)
+        switch current {
+        case nil: return version == 0 ? .next : .early
+        case let current? where version <= current: return .alreadyApplied
+        case let current? where version == current + 1: return .next
+        default: return .early
+        }
+    }
+
+    static func record(_ orderId: String, version: Int, on db: any Database) async throws {
+        try await db.sql.raw("""
+            INSERT INTO order_versions (order_id, version) VALUES (\(bind: orderId), \(bind: version))
+            ON CONFLICT (order_id) DO UPDATE SET version = excluded.version
+            """).run()
+    }
+}
