@@ -88,12 +88,12 @@ let package = Package(
         ),
         .testTarget(
             name: "TicketsTests",
-            dependencies: ["Tickets", "TicketingTesting"],
+            dependencies: ["Tickets", "TicketingTesting", "JetStream"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "OrdersTests",
-            dependencies: ["Orders", "TicketingTesting"],
+            dependencies: ["Orders", "TicketingTesting", "JetStream"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

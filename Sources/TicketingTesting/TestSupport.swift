@@ -150,3 +150,12 @@ extension InMemoryBus {
         published.filter { $0.subject == E.subject.rawValue }.compactMap { try? JSONDecoder().decode(E.self, from: $0.data) }
     }
 }
+
+/// `XCTAssertEqual` for an expression that awaits (XCTest's autoclosures cannot).
+public func assertEqual<T: Equatable>(
+    _ expression: @autoclosure () async throws -> T, _ expected: T, _ message: String = "",
+    file: StaticString = #filePath, line: UInt = #line
+) async rethrows {
+    let actual = try await expression()
+    XCTAssertEqual(actual, expected, message, file: file, line: line)
+}

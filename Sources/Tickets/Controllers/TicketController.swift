@@ -1,3 +1,5 @@
+import FluentSQL
+import SQLKit
 import TicketingCore
 
 struct TicketController: RouteCollection, Sendable {
@@ -18,17 +20,19 @@ struct TicketController: RouteCollection, Sendable {
     @Sendable
     func list(_ request: Request) async throws -> Response {
         let limit = try Self.pageSize(request)
-        var query = Ticket.query(on: request.db).filter(\.$orderId == nil)
+        var cursor: UUID?
         if let after = request.query[String.self, at: "after"] {
-            guard let id = UUID(uuidString: after), let last = try await Ticket.find(id, on: request.db) else {
+            guard let id = UUID(uuidString: after), try await Ticket.find(id, on: request.db) != nil else {
                 throw AppError.invalid([ErrorItem(message: "Unknown ticket to continue after", field: "after")])
             }
-            query = query.group(.or) { group in
-                group.filter(\.$createdAt > last.createdAt)
-                    .group(.and) { $0.filter(\.$createdAt == last.createdAt).filter(\.$id > id) }
-            }
+            cursor = id
         }
-        let page = try await query.sort(\.$createdAt).sort(\.$id).limit(limit).all().map(TicketResponse.init)
+        // The cursor compares stored values with stored values, so no timestamp is rounded on the way.
+        let continuing: SQLQueryString = cursor.map { "AND (created_at, id) > (SELECT created_at, id FROM tickets WHERE id = \(bind: $0))" } ?? ""
+        let page = try await request.sql.raw("""
+            SELECT * FROM tickets WHERE order_id IS NULL \(continuing)
+            ORDER BY created_at, id LIMIT \(unsafeRaw: String(limit))
+            """).all(decodingFluent: Ticket.self).map(TicketResponse.init)
         let response = try await page.encodeResponse(for: request)
         if page.count == limit, let last = page.last {
             response.headers.add(name: .link, value: #"</api/tickets?limit=\#(limit)&after=\#(last.id)>; rel="next""#)
