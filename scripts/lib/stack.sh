@@ -59,8 +59,8 @@ wait_tcp() {
 }
 
 # The services that exist, each with the path prefix the ingress routes to it (CONTRACT.md section 1).
-STACK_SERVICES=(auth)
-declare -A STACK_ROUTES=([auth]='^/api/users(/|$)')
+STACK_SERVICES=(auth tickets orders)
+declare -A STACK_ROUTES=([auth]='^/api/users(/|$)' [tickets]='^/api/tickets(/|$)' [orders]='^/api/orders(/|$)')
 
 # stack_start DATA_DIR FRONT_PORT BIN_DIR: starts nats-server, the Stripe emulator, every service and nginx.
 # Exports NATS_URL, STRIPE_API_BASE and the service ports (STACK_PORT_<service>) for the caller.

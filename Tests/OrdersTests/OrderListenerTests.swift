@@ -1,0 +1,93 @@
+import Foundation
+@testable import Orders
+import TicketingCore
+import TicketingTesting
+import XCTVapor
+
+final class OrderListenerTests: XCTestCase {
+    func apply<L: Listener>(_ listener: L, _ event: L.Payload, _ app: Application) async throws -> ListenerOutcome {
+        try await app.writeTransactions.run(on: app.db) { tx in
+            try await listener.onMessage(event, context: ListenerContext(db: tx, eventID: UUID().uuidString, logger: app.logger))
+        }
+    }
+
+    func updated(_ id: String, version: Int, title: String) -> TicketUpdatedEvent {
+        TicketUpdatedEvent(id: id, version: version, title: title, price: Money(cents: 3000), userId: "seller", orderId: nil)
+    }
+
+    func replica(_ app: Application, _ id: String) async throws -> ReplicatedTicket? {
+        try await ReplicatedTicket.find(id, on: app.db)
+    }
+
+    func testTicketUpdatesApplyOnlyOnTopOfTheVersionBefore() async throws {
+        try await withOrders { app, bus in
+            let id = try await replicate(app, bus, title: "v0")
+            try await assertEqual(try await apply(TicketUpdatedListener(), updated(id, version: 2, title: "v2"), app), .retryLater)
+            try await assertEqual(try await replica(app, id)?.title, "v0", "an early version waits")
+            try await assertEqual(try await apply(TicketUpdatedListener(), updated(id, version: 1, title: "v1"), app), .done)
+            try await assertEqual(try await apply(TicketUpdatedListener(), updated(id, version: 2, title: "v2"), app), .done)
+            try await assertEqual(try await apply(TicketUpdatedListener(), updated(id, version: 1, title: "old"), app), .done)
+            let ticket = try await replica(app, id)
+            XCTAssertEqual(ticket?.title, "v2", "an old version is dropped")
+            XCTAssertEqual(ticket?.version, 2)
+            XCTAssertEqual(ticket?.priceCents, 3000)
+        }
+    }
+
+    func testAnUpdateForATicketNotYetKnownWaitsAndACreationTwiceIsHarmless() async throws {
+        try await withOrders { app, _ in
+            let id = UUID().uuidString.lowercased()
+            try await assertEqual(try await apply(TicketUpdatedListener(), updated(id, version: 1, title: "v1"), app), .retryLater)
+            let created = TicketCreatedEvent(id: id, version: 0, title: "v0", price: Money(cents: 100), userId: "s")
+            try await assertEqual(try await apply(TicketCreatedListener(), created, app), .done)
+            try await assertEqual(try await apply(TicketCreatedListener(), created, app), .done)
+            try await assertEqual(try await apply(TicketUpdatedListener(), updated(id, version: 1, title: "v1"), app), .done)
+            try await assertEqual(try await replica(app, id)?.title, "v1")
+        }
+    }
+
+    func testExpiryCancelsAnUnpaidOrderAndPublishesOrderCancelled() async throws {
+        try await withOrders { app, bus in
+            let ticketId = try await replicate(app, bus)
+            let buyer = try await TestClient.signedIn(app)
+            let id = try await buyer.send(.POST, "/api/orders", json: #"{"ticketId": "\#(ticketId)"}"#).object["id"] as! String
+            try await assertEqual(try await apply(ExpirationCompleteListener(), ExpirationCompleteEvent(orderId: id), app), .done)
+            let order = try await buyer.send(.GET, "/api/orders/\(id)").object
+            XCTAssertEqual(order["status"] as? String, "cancelled")
+            XCTAssertEqual(order["version"] as? Int, 1)
+            // Expiring again publishes nothing more.
+            _ = try await apply(ExpirationCompleteListener(), ExpirationCompleteEvent(orderId: id), app)
+            try await eventually { bus.events(OrderCancelledEvent.self).count == 1 }
+            try await Task.sleep(for: .milliseconds(100))
+            XCTAssertEqual(bus.events(OrderCancelledEvent.self).map(\.version), [1])
+        }
+    }
+
+    func testAPaidOrderIsCompleteAndNeverExpires() async throws {
+        try await withOrders { app, bus in
+            let ticketId = try await replicate(app, bus)
+            let buyer = try await TestClient.signedIn(app)
+            let id = try await buyer.send(.POST, "/api/orders", json: #"{"ticketId": "\#(ticketId)"}"#).object["id"] as! String
+            let payment = PaymentCreatedEvent(id: "pay-1", orderId: id, stripeId: "ch_1")
+            try await assertEqual(try await apply(PaymentCreatedListener(), payment, app), .done)
+            try await assertEqual(try await apply(PaymentCreatedListener(), payment, app), .done)
+            try await assertEqual(try await apply(ExpirationCompleteListener(), ExpirationCompleteEvent(orderId: id), app), .done)
+            let order = try await buyer.send(.GET, "/api/orders/\(id)").object
+            XCTAssertEqual(order["status"] as? String, "complete")
+            XCTAssertEqual(order["version"] as? Int, 1)
+            try await Task.sleep(for: .milliseconds(100))
+            XCTAssertEqual(bus.events(OrderCancelledEvent.self).count, 0)
+        }
+    }
+
+    func testEventsForUnknownOrdersFailSoTheyAreRetriedAndThenParked() async throws {
+        try await withOrders { app, _ in
+            for orderId in [UUID().uuidString, "garbage"] {
+                do {
+                    _ = try await apply(ExpirationCompleteListener(), ExpirationCompleteEvent(orderId: orderId), app)
+                    XCTFail("unknown order \(orderId) must not be acknowledged as done")
+                } catch is UnknownOrder {}
+            }
+        }
+    }
+}

@@ -1,0 +1,172 @@
+import Foundation
+import JetStream
+@testable import Orders
+import TicketingCore
+import TicketingTesting
+import XCTVapor
+
+func withOrders(window: Int = 900, _ body: (Application, InMemoryBus) async throws -> Void) async throws {
+    try await withServiceApp("orders", configure: { app, config, bus in
+        var config = config
+        config.expirationWindowSeconds = window
+        try await OrdersService.configure(app, config, bus: bus)
+    }, body)
+}
+
+/// Puts a ticket into the orders service's replica the way it arrives in production: as a `ticket:created` event.
+@discardableResult
+func replicate(_ app: Application, _ bus: InMemoryBus, title: String = "Concert", cents: Int64 = 2000) async throws -> String {
+    let id = UUID().uuidString.lowercased()
+    let event = TicketCreatedEvent(id: id, version: 0, title: title, price: Money(cents: cents), userId: "seller")
+    try await bus.publish([OutgoingMessage(subject: Subject.ticketCreated.rawValue, id: UUID().uuidString, data: try event.encoded())])
+    try await eventually { try await ReplicatedTicket.find(id, on: app.db) != nil }
+    return id
+}
+
+final class OrderRouteTests: XCTestCase {
+    func testReservingATicketCreatesAnOrderThatExpiresAndPublishesOrderCreated() async throws {
+        try await withOrders(window: 60) { app, bus in
+            let ticketId = try await replicate(app, bus, title: "Opera", cents: 1250)
+            let buyer = try await TestClient.signedIn(app)
+            let before = Date()
+            let response = try await buyer.send(.POST, "/api/orders", json: #"{"ticketId": "\#(ticketId)"}"#)
+            XCTAssertEqual(response.status, .created, response.body.string)
+            let order = response.object
+            XCTAssertEqual(order["status"] as? String, "created")
+            XCTAssertEqual(order["userId"] as? String, buyer.userId)
+            XCTAssertEqual(order["version"] as? Int, 0)
+            let ticket = try XCTUnwrap(order["ticket"] as? [String: Any])
+            XCTAssertEqual(ticket["id"] as? String, ticketId)
+            XCTAssertEqual(ticket["title"] as? String, "Opera")
+            XCTAssertEqual(ticket["price"] as? Double, 12.5)
+            XCTAssertEqual(ticket["version"] as? Int, 0)
+            let expiresAt = try XCTUnwrap(ISOTimestamp.date(order["expiresAt"] as? String ?? ""))
+            XCTAssertEqual(expiresAt.timeIntervalSince(before), 60, accuracy: 2)
+            XCTAssertTrue((order["expiresAt"] as? String)?.hasSuffix("Z") ?? false)
+
+            try await eventually { bus.events(OrderCreatedEvent.self).count == 1 }
+            XCTAssertEqual(bus.events(OrderCreatedEvent.self), [OrderCreatedEvent(
+                id: order["id"] as! String, version: 0, status: .created, userId: buyer.userId,
+                expiresAt: order["expiresAt"] as! String, ticket: .init(id: ticketId, price: Money(cents: 1250))
+            )])
+        }
+    }
+
+    func testReservingNeedsASignInATicketIdAndAKnownTicket() async throws {
+        try await withOrders { app, _ in
+            let signedOut = try await TestClient.signedOut(app).send(.POST, "/api/orders", json: #"{"ticketId": "x"}"#)
+            XCTAssertEqual(signedOut.status, .unauthorized)
+            let buyer = try await TestClient.signedIn(app)
+            for body in [#"{}"#, #"{"ticketId": ""}"#, #"{"ticketId": "   "}"#] {
+                let missing = try await buyer.send(.POST, "/api/orders", json: body)
+                XCTAssertEqual(missing.status, .badRequest, body)
+                XCTAssertEqual(missing.errorEnvelope?.errors, [ErrorItem(message: "TicketId must be provided", field: "ticketId")])
+            }
+            for unknown in [UUID().uuidString, "not-a-ticket"] {
+                let response = try await buyer.send(.POST, "/api/orders", json: #"{"ticketId": "\#(unknown)"}"#)
+                XCTAssertEqual(response.status, .notFound, unknown)
+            }
+        }
+    }
+
+    func testAReservedTicketCannotBeReservedAgainUntilTheOrderIsCancelled() async throws {
+        try await withOrders { app, bus in
+            let ticketId = try await replicate(app, bus)
+            let first = try await TestClient.signedIn(app)
+            let second = try await TestClient.signedIn(app)
+            let order = try await first.send(.POST, "/api/orders", json: #"{"ticketId": "\#(ticketId)"}"#).object
+            let refused = try await second.send(.POST, "/api/orders", json: #"{"ticketId": "\#(ticketId)"}"#)
+            XCTAssertEqual(refused.status, .badRequest)
+            XCTAssertEqual(refused.errorEnvelope?.errors, [ErrorItem(message: "Ticket is already reserved")])
+
+            let cancel = try await first.send(.DELETE, "/api/orders/\(order["id"] as! String)")
+            XCTAssertEqual(cancel.status, .noContent)
+            XCTAssertEqual(cancel.body.readableBytes, 0)
+            let again = try await second.send(.POST, "/api/orders", json: #"{"ticketId": "\#(ticketId)"}"#)
+            XCTAssertEqual(again.status, .created)
+        }
+    }
+
+    func testOfFiftySimultaneousReservationsOfOneTicketExactlyOneSucceeds() async throws {
+        try await withOrders { app, bus in
+            let ticketId = try await replicate(app, bus)
+            var buyers: [TestClient] = []
+            for _ in 0..<50 { buyers.append(try await TestClient.signedIn(app)) }
+            let statuses = try await withThrowingTaskGroup(of: HTTPStatus.self) { group in
+                for buyer in buyers {
+                    group.addTask { try await buyer.send(.POST, "/api/orders", json: #"{"ticketId": "\#(ticketId)"}"#).status }
+                }
+                return try await group.reduce(into: [HTTPStatus]()) { $0.append($1) }
+            }
+            XCTAssertEqual(statuses.filter { $0 == .created }.count, 1, "\(statuses)")
+            XCTAssertEqual(statuses.filter { $0 == .badRequest }.count, 49, "\(statuses)")
+            let active = try await Order.query(on: app.db).filter(\.$ticketId == ticketId).filter(\.$status != .cancelled).count()
+            XCTAssertEqual(active, 1)
+            try await eventually { bus.events(OrderCreatedEvent.self).count == 1 }
+        }
+    }
+
+    func testListingAndShowingAreLimitedToTheOwner() async throws {
+        try await withOrders { app, bus in
+            let first = try await replicate(app, bus, title: "First")
+            let second = try await replicate(app, bus, title: "Second")
+            let third = try await replicate(app, bus, title: "Other's")
+            let buyer = try await TestClient.signedIn(app)
+            let other = try await TestClient.signedIn(app)
+            let order = try await buyer.send(.POST, "/api/orders", json: #"{"ticketId": "\#(first)"}"#).object
+            _ = try await buyer.send(.POST, "/api/orders", json: #"{"ticketId": "\#(second)"}"#)
+            _ = try await other.send(.POST, "/api/orders", json: #"{"ticketId": "\#(third)"}"#)
+
+            let list = try await buyer.send(.GET, "/api/orders")
+            XCTAssertEqual(list.status, .ok)
+            let titles = (list.json as? [[String: Any]])?.compactMap { ($0["ticket"] as? [String: Any])?["title"] as? String }
+            XCTAssertEqual(titles, ["First", "Second"])
+
+            let id = order["id"] as! String
+            let shown = try await buyer.send(.GET, "/api/orders/\(id)")
+            XCTAssertEqual(shown.status, .ok)
+            XCTAssertEqual(shown.object["id"] as? String, id)
+            let stranger = try await other.send(.GET, "/api/orders/\(id)")
+            XCTAssertEqual(stranger.status, .unauthorized)
+            XCTAssertEqual(stranger.errorEnvelope?.errors, [ErrorItem(message: "Not authorized")])
+            let missing = try await buyer.send(.GET, "/api/orders/\(UUID())")
+            XCTAssertEqual(missing.status, .notFound)
+            let malformed = try await buyer.send(.GET, "/api/orders/nope")
+            XCTAssertEqual(malformed.status, .notFound)
+            let signedOut = try await TestClient.signedOut(app).send(.GET, "/api/orders")
+            XCTAssertEqual(signedOut.status, .unauthorized)
+        }
+    }
+
+    func testCancellingPublishesOnceAndNeverUndoesAPayment() async throws {
+        try await withOrders { app, bus in
+            let ticketId = try await replicate(app, bus)
+            let buyer = try await TestClient.signedIn(app)
+            let order = try await buyer.send(.POST, "/api/orders", json: #"{"ticketId": "\#(ticketId)"}"#).object
+            let id = order["id"] as! String
+
+            let stranger = try await TestClient.signedIn(app).send(.DELETE, "/api/orders/\(id)")
+            XCTAssertEqual(stranger.status, .unauthorized)
+            let missing = try await buyer.send(.DELETE, "/api/orders/\(UUID())")
+            XCTAssertEqual(missing.status, .notFound)
+
+            let first = try await buyer.send(.DELETE, "/api/orders/\(id)")
+            let second = try await buyer.send(.DELETE, "/api/orders/\(id)")
+            XCTAssertEqual([first.status, second.status], [.noContent, .noContent])
+            let shown = try await buyer.send(.GET, "/api/orders/\(id)").object
+            XCTAssertEqual(shown["status"] as? String, "cancelled")
+            XCTAssertEqual(shown["version"] as? Int, 1)
+            try await eventually { bus.events(OrderCancelledEvent.self).count == 1 }
+            try await Task.sleep(for: .milliseconds(100))
+            XCTAssertEqual(bus.events(OrderCancelledEvent.self), [OrderCancelledEvent(id: id, version: 1, ticket: .init(id: ticketId))])
+
+            // A paid order is refused.
+            let paidTicket = try await replicate(app, bus)
+            let paid = try await buyer.send(.POST, "/api/orders", json: #"{"ticketId": "\#(paidTicket)"}"#).object["id"] as! String
+            try await app.sql.raw("UPDATE orders SET status = 'complete' WHERE id = \(bind: UUID(uuidString: paid)!)").run()
+            let refused = try await buyer.send(.DELETE, "/api/orders/\(paid)")
+            XCTAssertEqual(refused.status, .badRequest)
+            XCTAssertEqual(refused.errorEnvelope?.errors, [ErrorItem(message: "Cannot cancel a completed order")])
+        }
+    }
+}
