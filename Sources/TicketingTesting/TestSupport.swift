@@ -27,6 +27,21 @@ public enum TestSupport {
         )
     }
 
+    /// One database serves every test of the PostgreSQL run, and services share table names (each has its own
+    /// `tickets`, `outbox`, …), so every test starts from an empty schema.
+    static func resetPostgres() async throws {
+        let admin = try await Application.make(.testing)
+        do {
+            try admin.useDatabase(DatabaseLocation(url: databaseURL))
+            try await admin.sql.raw("DROP SCHEMA public CASCADE").run()
+            try await admin.sql.raw("CREATE SCHEMA public").run()
+        } catch {
+            try? await admin.asyncShutdown()
+            throw error
+        }
+        try await admin.asyncShutdown()
+    }
+
     /// Builds an app with `configure`, starting from empty tables, runs `body`, and always shuts the app down.
     public static func withApp(
         service: String,
@@ -34,15 +49,11 @@ public enum TestSupport {
         configure: (Application, TicketingConfig) async throws -> Void,
         _ body: (Application) async throws -> Void
     ) async throws {
+        let config = config ?? Self.config(service: service)
+        if isPostgres, config.databaseURL == databaseURL { try await resetPostgres() }
         let app = try await Application.make(.testing)
         do {
-            let config = config ?? Self.config(service: service)
             try await configure(app, config)
-            if isPostgres {
-                // One database serves every test of the PostgreSQL run; rebuild its tables for a clean start.
-                try await app.autoRevert()
-                try await app.autoMigrate()
-            }
             try await body(app)
         } catch {
             try? await app.asyncShutdown()

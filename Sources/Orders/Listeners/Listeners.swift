@@ -54,7 +54,7 @@ struct PaymentCreatedListener: Listener {
     func onMessage(_ event: PaymentCreatedEvent, context: ListenerContext) async throws -> ListenerOutcome {
         guard let id = UUID(uuidString: event.orderId) else { throw UnknownOrder(id: event.orderId) }
         while true {
-            guard let order = try await Order.find(id, on: context.db) else { throw UnknownOrder(id: event.orderId) }
+            guard let order = try await Order.findForUpdate(id, on: context.db) else { throw UnknownOrder(id: event.orderId) }
             switch order.status {
             case .complete:
                 return .done

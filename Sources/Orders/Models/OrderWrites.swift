@@ -1,7 +1,15 @@
+import FluentSQL
 import SQLKit
 import TicketingCore
 
 extension Order {
+    /// Reads an order to change it in the caller's transaction, locking its row on PostgreSQL until the transaction
+    /// ends (SQLite write transactions are already one at a time).
+    static func findForUpdate(_ id: UUID, on db: any Database) async throws -> Order? {
+        let lock: SQLQueryString = db.sql.dialect.name == "postgresql" ? "FOR UPDATE" : ""
+        return try await db.sql.raw("SELECT * FROM orders WHERE id = \(bind: id) \(lock)").first(decodingFluent: Order.self)
+    }
+
     /// Moves the order to `status` as its next version, if it is still at the version and in one of the statuses
     /// it was read in. Returns false when another change (a payment, an expiry, a second cancel) came first.
     func transition(to status: OrderStatus, from allowed: [OrderStatus], on db: any Database) async throws -> Bool {
@@ -22,7 +30,7 @@ extension Order {
     /// Re-reads and retries when it changed underneath; returns the status the order ended in.
     static func cancel(_ id: UUID, on db: any Database) async throws -> OrderStatus? {
         while true {
-            guard let order = try await Order.find(id, on: db) else { return nil }
+            guard let order = try await Order.findForUpdate(id, on: db) else { return nil }
             guard [.created, .awaitingPayment].contains(order.status) else { return order.status }
             if try await order.transition(to: .cancelled, from: [.created, .awaitingPayment], on: db) {
                 try await Outbox.record(order.cancelledEvent, on: db)

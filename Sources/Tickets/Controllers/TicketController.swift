@@ -80,7 +80,7 @@ struct TicketController: RouteCollection, Sendable {
         for attempt in 1... {
             do {
                 return try await request.transaction { tx in
-                    guard let ticket = try await Ticket.find(id, on: tx) else { throw AppError.notFound }
+                    guard let ticket = try await Ticket.findForUpdate(id, on: tx) else { throw AppError.notFound }
                     guard ticket.userId == user.id else { throw AppError.notAuthorized }
                     guard ticket.orderId == nil else { throw AppError.badRequest("Cannot edit a reserved ticket") }
                     ticket.title = input.title

@@ -7,7 +7,9 @@ struct UnknownTicket: Error, CustomStringConvertible {
 }
 
 func findTicket(_ id: String, on db: any Database) async throws -> Ticket {
-    guard let uuid = UUID(uuidString: id), let ticket = try await Ticket.find(uuid, on: db) else { throw UnknownTicket(id: id) }
+    guard let uuid = UUID(uuidString: id), let ticket = try await Ticket.findForUpdate(uuid, on: db) else {
+        throw UnknownTicket(id: id)
+    }
     return ticket
 }
 

@@ -1,3 +1,4 @@
+import FluentSQL
 import SQLKit
 import TicketingCore
 
@@ -5,6 +6,14 @@ import TicketingCore
 struct StaleTicket: Error {}
 
 extension Ticket {
+    /// Reads a ticket to change it in the caller's transaction. On PostgreSQL the row stays locked until the
+    /// transaction ends, so concurrent writers take turns instead of failing their version check; SQLite
+    /// transactions are already one at a time.
+    static func findForUpdate(_ id: UUID, on db: any Database) async throws -> Ticket? {
+        let lock: SQLQueryString = db.sql.dialect.name == "postgresql" ? "FOR UPDATE" : ""
+        return try await db.sql.raw("SELECT * FROM tickets WHERE id = \(bind: id) \(lock)").first(decodingFluent: Ticket.self)
+    }
+
     /// Writes the ticket's title, price and order as the next version, only if the stored row is still at the
     /// version this copy was read at. Throws `StaleTicket` otherwise, so nothing is ever silently overwritten.
     func saveNextVersion(on db: any Database) async throws {
