@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.24.0"),
     ],
     targets: [
         .systemLibrary(
@@ -69,6 +70,11 @@ let package = Package(
         .executableTarget(
             name: "bench-events",
             dependencies: ["TicketingCore", "JetStream"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "bench-load",
+            dependencies: ["JetStream", .product(name: "AsyncHTTPClient", package: "async-http-client")],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -1,0 +1,276 @@
+import AsyncHTTPClient
+import Foundation
+import JetStream
+import Logging
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// Load generator for the running stack (benchmarks/load/run starts it). Every figure is printed next to a
+/// baseline measured in the same run, a trivial Vapor route through the same nginx: GET /api/users/currentuser
+/// without a cookie, which touches no database.
+@main
+struct BenchLoad {
+    static func main() async throws {
+        let arguments = CommandLine.arguments
+        guard arguments.count >= 3 else {
+            report("usage: bench-load FRONT_URL NATS_URL [SECONDS] [CONCURRENCY]")
+            exit(2)
+        }
+        let front = arguments[1]
+        let nats = arguments[2]
+        let seconds = arguments.count > 3 ? Double(arguments[3])! : 5
+        let concurrency = arguments.count > 4 ? Int(arguments[4])! : 32
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        do {
+            try await run(client: client, front: front, nats: nats, seconds: seconds, concurrency: concurrency)
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
+
+    static func run(client: HTTPClient, front: String, nats: String, seconds: Double, concurrency: Int) async throws {
+        let http = HTTP(client: client, front: front)
+        let seller = try await http.signUp()
+        let buyer = try await http.signUp()
+
+        // Tickets to reserve: one per order of the order phases, created through the API.
+        let ordersWanted = Int(seconds * 2_500) + 1_200
+        let seeding = try await Load.run(requests: ordersWanted, concurrency: concurrency) { _ in
+            try await http.send(.POST, "/api/tickets", cookie: seller, body: #"{"title":"Seat","price":25}"#, expect: 201)
+        }
+        report(seeding.line("POST /api/tickets (seeding)"))
+        let tickets = Tickets(ids: seeding.bodies.compactMap { Self.id(in: $0) })
+        // The orders service learns of tickets from events; once the last one can be reserved, all can.
+        let last = tickets.take()!
+        try await Self.waitUntil(timeout: 60) { (try? await http.send(.POST, "/api/orders", cookie: buyer, body: order(last), expect: 201)) != nil }
+
+        let baseline = try await Load.run(seconds: seconds, concurrency: concurrency) { _ in
+            try await http.send(.GET, "/api/users/currentuser", expect: 200)
+        }
+        report(baseline.line("GET /api/users/currentuser (baseline)"))
+
+        let listing = try await Load.run(seconds: seconds, concurrency: concurrency) { _ in
+            try await http.send(.GET, "/api/tickets?limit=20", expect: 200)
+        }
+        report(listing.line("GET /api/tickets?limit=20") + baseline.ratio(listing))
+
+        let ordering = try await Load.run(seconds: seconds, concurrency: concurrency) { _ in
+            guard let ticket = tickets.take() else { throw Exhausted() }
+            return try await http.send(.POST, "/api/orders", cookie: buyer, body: order(ticket), expect: 201)
+        }
+        report(ordering.line("POST /api/orders") + baseline.ratio(ordering))
+
+        try await propagation(http: http, buyer: buyer, tickets: tickets, nats: nats, rate: 100, count: 1_000)
+    }
+
+    static func order(_ ticket: String) -> String { #"{"ticketId":"\#(ticket)"}"# }
+
+    static func id(in body: String) -> String? {
+        (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["id"] as? String
+    }
+
+    /// Paced orders; for each, the time from its 201 to the tickets service announcing the reservation
+    /// (`ticket:updated` with the order's id, published from the same transaction that reserves the ticket).
+    static func propagation(http: HTTP, buyer: String, tickets: Tickets, nats: String, rate: Double, count: Int) async throws {
+        let connection = try await JetStreamConnection.connect(urls: nats, name: "bench-load", logger: Logger(label: "bench"))
+        let subscription = try await connection.pullSubscribe(
+            stream: "TICKETING",
+            ConsumerConfiguration(durable: "bench-propagation-\(UInt32.random(in: 0...UInt32.max))", subject: "ticket:updated",
+                                  maxAckPending: 100_000)
+        )
+        // Either side may come first: the announcement can beat the client reading its own 201.
+        let returned = Locked<[String: ContinuousClock.Instant]>([:])
+        let announced = Locked<[String: ContinuousClock.Instant]>([:])
+        let delays = Locked<[Double]>([])
+        let match = { @Sendable (orderId: String, returnedAt: ContinuousClock.Instant, announcedAt: ContinuousClock.Instant) in
+            delays.withLock { $0.append(max(0, (announcedAt - returnedAt) / .milliseconds(1))) }
+        }
+        let watcher = Task {
+            while !Task.isCancelled {
+                for message in (try? await subscription.fetch(batch: 256, timeout: 0.2)) ?? [] {
+                    let seen = ContinuousClock.now
+                    try? message.ack()
+                    guard let event = try? JSONSerialization.jsonObject(with: message.data) as? [String: Any],
+                          let orderId = event["orderId"] as? String
+                    else { continue }
+                    if let returnedAt = returned.withLock({ $0.removeValue(forKey: orderId) }) {
+                        match(orderId, returnedAt, seen)
+                    } else {
+                        announced.withLock { $0[orderId] = seen }
+                    }
+                }
+            }
+        }
+        // Older ticket:updated events are skipped before the paced orders start.
+        try await Task.sleep(for: .seconds(1))
+        let start = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<count {
+                try await Task.sleep(until: start + .milliseconds(Int(Double(index) * 1_000 / rate)), clock: .continuous)
+                guard let ticket = tickets.take() else { break }
+                group.addTask {
+                    let body = try await http.send(.POST, "/api/orders", cookie: buyer, body: order(ticket), expect: 201).body
+                    let returnedAt = ContinuousClock.now
+                    guard let orderId = id(in: body) else { return }
+                    if let announcedAt = announced.withLock({ $0.removeValue(forKey: orderId) }) {
+                        match(orderId, returnedAt, announcedAt)
+                    } else {
+                        returned.withLock { $0[orderId] = returnedAt }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        try await waitUntil(timeout: 10) { delays.withLock { $0.count } >= count }
+        watcher.cancel()
+        await connection.close()
+        let sorted = delays.withLock { $0 }.sorted()
+        guard !sorted.isEmpty else { report("propagation: nothing arrived"); return }
+        report(String(format: "propagation at %.0f orders/s: %d orders, p50 %.1f ms, p99 %.1f ms, max %.1f ms",
+                     rate, sorted.count, percentile(sorted, 0.5), percentile(sorted, 0.99), sorted.last!))
+    }
+
+    static func waitUntil(timeout: Double, _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1_000))
+        while ContinuousClock.now < deadline {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TimedOut()
+    }
+
+    struct TimedOut: Error {}
+    struct Exhausted: Error {}
+}
+
+/// Written at once, even into a pipe, so a run that fails still shows what it measured.
+func report(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+func percentile(_ sorted: [Double], _ p: Double) -> Double {
+    sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+}
+
+/// A value shared between tasks.
+final class Locked<Value: Sendable>: Sendable {
+    private let value: Mutex<Value>
+    init(_ value: Value) { self.value = Mutex(value) }
+    func withLock<T: Sendable>(_ body: (inout Value) -> T) -> T { value.withLock { body(&$0) } }
+}
+
+/// Ticket ids handed out once each.
+final class Tickets: Sendable {
+    private let ids: Mutex<[String]>
+    init(ids: [String]) { self.ids = Mutex(ids.reversed()) }
+    func take() -> String? { ids.withLock { $0.popLast() } }
+}
+
+struct HTTP: Sendable {
+    let client: HTTPClient
+    let front: String
+
+    struct Reply: Sendable {
+        var status: Int
+        var body: String
+        var setCookie: String?
+    }
+
+    struct Unexpected: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    @discardableResult
+    func send(_ method: HTTPMethod, _ path: String, cookie: String? = nil, body: String? = nil, expect: Int) async throws -> Reply {
+        var request = HTTPClientRequest(url: front + path)
+        request.method = method
+        request.headers.add(name: "Content-Type", value: "application/json")
+        if let cookie { request.headers.add(name: "Cookie", value: cookie) }
+        if let body { request.body = .bytes(ByteBuffer(string: body)) }
+        let response = try await client.execute(request, timeout: .seconds(30))
+        let text = String(buffer: try await response.body.collect(upTo: 4 << 20))
+        guard Int(response.status.code) == expect else {
+            throw Unexpected(description: "\(method) \(path): \(response.status.code) \(text.prefix(200))")
+        }
+        return Reply(status: Int(response.status.code), body: text, setCookie: response.headers.first(name: "Set-Cookie"))
+    }
+
+    func signUp() async throws -> String {
+        let email = "load-\(UUID().uuidString.prefix(8))@example.com"
+        let reply = try await send(.POST, "/api/users/signup", body: #"{"email":"\#(email)","password":"secret"}"#, expect: 201)
+        guard let cookie = reply.setCookie?.split(separator: ";").first else { throw Unexpected(description: "no cookie") }
+        return String(cookie)
+    }
+}
+
+/// A closed-loop load: `concurrency` workers each send a request as soon as their previous one is answered.
+struct Load {
+    var latencies: [Double]
+    var failures: Int
+    var elapsed: Double
+    var bodies: [String]
+
+    var rate: Double { Double(latencies.count) / elapsed }
+
+    static func run(
+        seconds: Double? = nil, requests: Int? = nil, concurrency: Int, _ send: @escaping @Sendable (Int) async throws -> HTTP.Reply
+    ) async throws -> Load {
+        let counter = Locked(0)
+        let start = ContinuousClock.now
+        let deadline = seconds.map { start + .milliseconds(Int($0 * 1_000)) }
+        let results = try await withThrowingTaskGroup(of: ([Double], Int, [String]).self) { group in
+            for _ in 0..<concurrency {
+                group.addTask {
+                    var latencies: [Double] = []
+                    var failures = 0
+                    var bodies: [String] = []
+                    while true {
+                        if let deadline, ContinuousClock.now >= deadline { break }
+                        let index = counter.withLock { value -> Int in
+                            defer { value += 1 }
+                            return value
+                        }
+                        if let requests, index >= requests { break }
+                        let sent = ContinuousClock.now
+                        do {
+                            let reply = try await send(index)
+                            latencies.append((ContinuousClock.now - sent) / .milliseconds(1))
+                            if requests != nil { bodies.append(reply.body) }
+                        } catch is BenchLoad.Exhausted {
+                            break
+                        } catch {
+                            failures += 1
+                            if failures == 1 { report("failure: \(error)") }
+                        }
+                    }
+                    return (latencies, failures, bodies)
+                }
+            }
+            return try await group.reduce(into: ([Double](), 0, [String]())) { total, part in
+                total.0 += part.0
+                total.1 += part.1
+                total.2 += part.2
+            }
+        }
+        return Load(latencies: results.0.sorted(), failures: results.1, elapsed: (ContinuousClock.now - start) / .seconds(1),
+                    bodies: results.2)
+    }
+
+    func line(_ name: String) -> String {
+        guard !latencies.isEmpty else { return "\(name): no successful requests, \(failures) failures" }
+        return name.padding(toLength: 40, withPad: " ", startingAt: 0) + String(format: " %7.0f req/s  p50 %6.2f ms  p99 %6.2f ms  failures %d",
+                      rate, percentile(latencies, 0.5), percentile(latencies, 0.99), failures)
+    }
+
+    /// This load's throughput and p99 relative to the baseline's.
+    func ratio(_ other: Load) -> String {
+        guard !other.latencies.isEmpty, !latencies.isEmpty else { return "" }
+        return String(format: "  (vs baseline: %.2fx req/s, %.2fx p99)", other.rate / rate,
+                      percentile(other.latencies, 0.99) / percentile(latencies, 0.99))
+    }
+}
