@@ -7,29 +7,36 @@ public final class JetStreamMessage: @unchecked Sendable {
     // The C message is immutable after fetch and libnats's ack calls are thread-safe; this class only keeps it alive.
     private let message: OpaquePointer
     public let subject: String
-    public let data: Data
     /// The publisher's `Nats-Msg-Id`, the event id; nil only for messages published without one.
     public let messageID: String?
-    /// 1 on the first delivery, counting up on each redelivery.
-    public let deliveryCount: Int
-    public let streamSequence: UInt64
 
     init(taking message: OpaquePointer) {
         self.message = message
         subject = String(cString: natsMsg_GetSubject(message))
-        let length = Int(natsMsg_GetDataLength(message))
-        data = length == 0 ? Data() : Data(bytes: natsMsg_GetData(message), count: length)
         var value: UnsafePointer<CChar>?
         messageID = natsMsgHeader_Get(message, "Nats-Msg-Id", &value) == NATS_OK ? value.map { String(cString: $0) } : nil
+    }
+
+    /// The payload, copied out of the C message when asked for (an ack-only consumer never pays for it).
+    public var data: Data {
+        let length = Int(natsMsg_GetDataLength(message))
+        return length == 0 ? Data() : Data(bytes: natsMsg_GetData(message), count: length)
+    }
+
+    /// 1 on the first delivery, counting up on each redelivery. Parsed from the reply subject when asked for.
+    public var deliveryCount: Int {
+        metadata { Int($0.NumDelivered) } ?? 1
+    }
+
+    public var streamSequence: UInt64 {
+        metadata { $0.Sequence.Stream } ?? 0
+    }
+
+    private func metadata<T>(_ read: (jsMsgMetaData) -> T) -> T? {
         var meta: UnsafeMutablePointer<jsMsgMetaData>?
-        if natsMsg_GetMetaData(&meta, message) == NATS_OK, let meta {
-            deliveryCount = Int(meta.pointee.NumDelivered)
-            streamSequence = meta.pointee.Sequence.Stream
-            jsMsgMetaData_Destroy(meta)
-        } else {
-            deliveryCount = 1
-            streamSequence = 0
-        }
+        guard natsMsg_GetMetaData(&meta, message) == NATS_OK, let meta else { return nil }
+        defer { jsMsgMetaData_Destroy(meta) }
+        return read(meta.pointee)
     }
 
     deinit {
