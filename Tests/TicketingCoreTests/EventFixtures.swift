@@ -87,16 +87,4 @@ enum EventFixture {
             .POST, "/things", headers: .json(), body: ByteBuffer(string: #"{"orderId":"\#(orderId)"}"#)
         ).status
     }
-
-    /// Polls until `condition` holds, failing the test after `timeout` seconds.
-    static func eventually(
-        timeout: Double = 10, file: StaticString = #filePath, line: UInt = #line, _ condition: () async throws -> Bool
-    ) async throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        XCTFail("condition not met within \(timeout) s", file: file, line: line)
-    }
 }

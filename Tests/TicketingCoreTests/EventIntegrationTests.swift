@@ -32,10 +32,10 @@ final class EventIntegrationTests: XCTestCase {
         try await withEventApp { app in
             let before = try await EventFixture.post(app, "before")
             XCTAssertEqual(before, .created)
-            try await EventFixture.eventually { try await EventFixture.applied(app) == ["before"] }
+            try await eventually { try await EventFixture.applied(app) == ["before"] }
 
             server.stop()
-            try await EventFixture.eventually { app.events?.bus.isConnected == false }
+            try await eventually { app.events?.bus.isConnected == false }
             let ready = try await app.testable().sendRequest(.GET, "/readyz")
             XCTAssertEqual(ready.status, .serviceUnavailable, "readiness reports the broker")
             for index in 0..<50 {
@@ -46,7 +46,7 @@ final class EventIntegrationTests: XCTestCase {
             XCTAssertEqual(waiting, 50)
 
             try server.start()
-            try await EventFixture.eventually(timeout: 20) { try await EventFixture.applied(app).count >= 51 }
+            try await eventually(timeout: 20) { try await EventFixture.applied(app).count >= 51 }
             try await Task.sleep(for: .milliseconds(500))
             let applied = try await EventFixture.applied(app)
             XCTAssertEqual(applied.sorted(), (["before"] + (0..<50).map { "during-\($0)" }).sorted(), "each exactly once")
@@ -61,8 +61,8 @@ final class EventIntegrationTests: XCTestCase {
         try await withEventApp { app in
             _ = try await EventFixture.post(app, "poison-real")
             for index in 0..<5 { _ = try await EventFixture.post(app, "after-\(index)") }
-            try await EventFixture.eventually { try await EventFixture.applied(app).count == 5 }
-            try await EventFixture.eventually(timeout: 10) { try await Inbox.deadLetters(on: app.db).count == 1 }
+            try await eventually { try await EventFixture.applied(app).count == 5 }
+            try await eventually(timeout: 10) { try await Inbox.deadLetters(on: app.db).count == 1 }
             let parked = try await Inbox.deadLetters(on: app.db)
             XCTAssertEqual(parked.first?.payload, #"{"orderId":"poison-real"}"#)
             XCTAssertEqual(parked.first?.deliveries, EventFixture.fastPolicy.maxAttempts)
@@ -83,7 +83,7 @@ final class EventIntegrationTests: XCTestCase {
             try await app.sql.raw("INSERT INTO inbox (event_id, subject, received_at) VALUES ('again-id', 'expiration:complete', \(bind: Date()))").run()
             try await app.events!.bus.publish([OutgoingMessage(subject: event.subject, id: "again-id", data: event.data)])
             _ = try await EventFixture.post(app, "marker")
-            try await EventFixture.eventually { try await EventFixture.applied(app).contains("marker") }
+            try await eventually { try await EventFixture.applied(app).contains("marker") }
             let applied = try await EventFixture.applied(app)
             XCTAssertEqual(applied, ["twice", "marker"])
         }

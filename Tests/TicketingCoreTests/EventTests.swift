@@ -73,7 +73,7 @@ final class EventFlowTests: XCTestCase {
                 let status = try await EventFixture.post(app, "order-\(index)")
                 XCTAssertEqual(status, .created)
             }
-            try await EventFixture.eventually { try await EventFixture.applied(app).count == 20 }
+            try await eventually { try await EventFixture.applied(app).count == 20 }
             XCTAssertEqual(bus.published.map { String(decoding: $0.data, as: UTF8.self) },
                            (0..<20).map { #"{"orderId":"order-\#($0)"}"# })
             XCTAssertEqual(Set(bus.published.map(\.subject)), ["expiration:complete"])
@@ -104,7 +104,7 @@ final class EventFlowTests: XCTestCase {
             XCTAssertEqual(bus.published.count, 0)
 
             bus.setConnected(true)
-            try await EventFixture.eventually { try await EventFixture.applied(app).count == 10 }
+            try await eventually { try await EventFixture.applied(app).count == 10 }
             let applied = try await EventFixture.applied(app)
             XCTAssertEqual(applied.sorted(), (0..<10).map { "offline-\($0)" }.sorted(), "each event applied exactly once")
             do {
@@ -157,9 +157,9 @@ final class EventFlowTests: XCTestCase {
         try await withEventApp(bus: bus, released: released) { app in
             _ = try await EventFixture.post(app, "early-1")
             _ = try await EventFixture.post(app, "after-1")
-            try await EventFixture.eventually { try await EventFixture.applied(app) == ["after-1"] }
+            try await eventually { try await EventFixture.applied(app) == ["after-1"] }
             released.insert("early-1")
-            try await EventFixture.eventually { try await EventFixture.applied(app) == ["after-1", "early-1"] }
+            try await eventually { try await EventFixture.applied(app) == ["after-1", "early-1"] }
             do {
                 let actual = try await Inbox.deadLetters(on: app.db)
                 XCTAssertEqual(actual, [])
@@ -172,8 +172,8 @@ final class EventFlowTests: XCTestCase {
         try await withEventApp(bus: bus) { app in
             _ = try await EventFixture.post(app, "poison-1")
             _ = try await EventFixture.post(app, "fine-1")
-            try await EventFixture.eventually { try await EventFixture.applied(app) == ["fine-1"] }
-            try await EventFixture.eventually { try await !Inbox.deadLetters(on: app.db).isEmpty }
+            try await eventually { try await EventFixture.applied(app) == ["fine-1"] }
+            try await eventually { try await !Inbox.deadLetters(on: app.db).isEmpty }
             let parked = try await Inbox.deadLetters(on: app.db)
             XCTAssertEqual(parked.map(\.payload), [#"{"orderId":"poison-1"}"#])
             XCTAssertEqual(parked.map(\.deliveries), [3])

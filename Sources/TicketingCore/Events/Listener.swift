@@ -181,12 +181,12 @@ struct ListenerRunner: Sendable {
 
     /// Consumes until the task is cancelled, resubscribing after broker outages.
     func run(bus: any EventBus, db: @escaping @Sendable () -> any Database, logger: Logger, afterCommit: @escaping @Sendable () -> Void) async {
-        var failures = 0
+        var backoff = Backoff(logger: logger, waiting: "listener waiting for the broker", metadata: ["durable": "\(consumer.durable)"])
         while !Task.isCancelled {
             do {
                 try await bus.prepare()
                 let source = try await bus.subscribe(consumer)
-                failures = 0
+                backoff.succeeded()
                 while !Task.isCancelled {
                     let batch = try await source.fetch(batch: 64, timeout: 1)
                     if batch.isEmpty { continue }
@@ -194,11 +194,7 @@ struct ListenerRunner: Sendable {
                 }
             } catch {
                 if Task.isCancelled { break }
-                failures += 1
-                if failures == 1 || failures.isMultiple(of: 20) {
-                    logger.warning("listener waiting for the broker", metadata: ["durable": "\(consumer.durable)", "error": "\(error)"])
-                }
-                try? await Task.sleep(for: .milliseconds(min(5_000, 100 * (1 << min(failures, 6)))))
+                await backoff.failed(error)
             }
         }
     }

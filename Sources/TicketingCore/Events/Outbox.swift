@@ -71,22 +71,18 @@ public final class OutboxRelay: Sendable {
 
     /// Relays until the task is cancelled, backing off while the broker or the database is unavailable.
     public func run() async {
-        var failures = 0
+        var backoff = Backoff(logger: logger, waiting: "outbox relay waiting for the broker")
         // A service that only publishes must still create the stream on a fresh broker.
         try? await bus.prepare()
         while !Task.isCancelled {
             do {
                 let relayed = try await relayOnce()
-                failures = 0
+                backoff.succeeded()
                 if relayed == batchSize { continue }
                 await signal.wait(timeout: pollInterval)
             } catch {
                 if Task.isCancelled { break }
-                failures += 1
-                if failures == 1 || failures.isMultiple(of: 20) {
-                    logger.warning("outbox relay waiting for the broker", metadata: ["error": "\(error)", "attempts": "\(failures)"])
-                }
-                try? await Task.sleep(for: .milliseconds(min(5_000, 100 * (1 << min(failures, 6)))))
+                await backoff.failed(error)
                 // The broker may have come back empty (a new node, a lost store): recreate the stream before retrying.
                 try? await bus.prepare()
             }
@@ -169,5 +165,31 @@ final class WakeSignal: Sendable {
             }
             group.cancelAll()
         }
+    }
+}
+
+/// Waits longer after each consecutive failure (0.2 s doubling to 5 s) and logs the first and every 20th.
+struct Backoff {
+    let logger: Logger
+    let waiting: Logger.Message
+    var metadata: Logger.Metadata = [:]
+    private var failures = 0
+
+    init(logger: Logger, waiting: Logger.Message, metadata: Logger.Metadata = [:]) {
+        self.logger = logger
+        self.waiting = waiting
+        self.metadata = metadata
+    }
+
+    mutating func succeeded() {
+        failures = 0
+    }
+
+    mutating func failed(_ error: any Error) async {
+        failures += 1
+        if failures == 1 || failures.isMultiple(of: 20) {
+            logger.warning(waiting, metadata: metadata.merging(["error": "\(error)", "attempts": "\(failures)"]) { $1 })
+        }
+        try? await Task.sleep(for: .milliseconds(min(5_000, 100 * (1 << min(failures, 6)))))
     }
 }

@@ -18,21 +18,17 @@ struct OrderCreatedListener: Listener {
     let queueGroup = QueueGroup.tickets
 
     func onMessage(_ event: OrderCreatedEvent, context: ListenerContext) async throws -> ListenerOutcome {
-        switch try await OrderVersions.position(of: event.id, version: event.version, on: context.db) {
-        case .alreadyApplied: return .done
-        case .early: return .retryLater
-        case .next: break
+        try await OrderVersions.applyInOrder(event.id, version: event.version, on: context.db) {
+            let ticket = try await findTicket(event.ticket.id, on: context.db)
+            // Held by an earlier order whose cancellation has not arrived yet: wait for it.
+            if let holder = ticket.orderId, holder != event.id { return .retryLater }
+            if ticket.orderId == nil {
+                ticket.orderId = event.id
+                try await ticket.saveNextVersion(on: context.db)
+                try await Outbox.record(try ticket.updatedEvent, on: context.db)
+            }
+            return .done
         }
-        let ticket = try await findTicket(event.ticket.id, on: context.db)
-        // Held by an earlier order whose cancellation has not arrived yet: wait for it.
-        if let holder = ticket.orderId, holder != event.id { return .retryLater }
-        if ticket.orderId == nil {
-            ticket.orderId = event.id
-            try await ticket.saveNextVersion(on: context.db)
-            try await Outbox.record(try ticket.updatedEvent, on: context.db)
-        }
-        try await OrderVersions.record(event.id, version: event.version, on: context.db)
-        return .done
     }
 }
 
@@ -41,18 +37,14 @@ struct OrderCancelledListener: Listener {
     let queueGroup = QueueGroup.tickets
 
     func onMessage(_ event: OrderCancelledEvent, context: ListenerContext) async throws -> ListenerOutcome {
-        switch try await OrderVersions.position(of: event.id, version: event.version, on: context.db) {
-        case .alreadyApplied: return .done
-        case .early: return .retryLater
-        case .next: break
+        try await OrderVersions.applyInOrder(event.id, version: event.version, on: context.db) {
+            let ticket = try await findTicket(event.ticket.id, on: context.db)
+            if ticket.orderId == event.id {
+                ticket.orderId = nil
+                try await ticket.saveNextVersion(on: context.db)
+                try await Outbox.record(try ticket.updatedEvent, on: context.db)
+            }
+            return .done
         }
-        let ticket = try await findTicket(event.ticket.id, on: context.db)
-        if ticket.orderId == event.id {
-            ticket.orderId = nil
-            try await ticket.saveNextVersion(on: context.db)
-            try await Outbox.record(try ticket.updatedEvent, on: context.db)
-        }
-        try await OrderVersions.record(event.id, version: event.version, on: context.db)
-        return .done
     }
 }

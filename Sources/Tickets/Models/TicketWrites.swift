@@ -47,6 +47,21 @@ enum OrderVersions {
         }
     }
 
+    /// Runs `apply` for version `version` of the order only if the version before it was applied: an event already
+    /// applied is done, an early one is retried later. The version is recorded when `apply` is done.
+    static func applyInOrder(
+        _ orderId: String, version: Int, on db: any Database, _ apply: () async throws -> ListenerOutcome
+    ) async throws -> ListenerOutcome {
+        switch try await position(of: orderId, version: version, on: db) {
+        case .alreadyApplied: return .done
+        case .early: return .retryLater
+        case .next:
+            let outcome = try await apply()
+            if outcome == .done { try await record(orderId, version: version, on: db) }
+            return outcome
+        }
+    }
+
     static func record(_ orderId: String, version: Int, on db: any Database) async throws {
         try await db.sql.raw("""
             INSERT INTO order_versions (order_id, version) VALUES (\(bind: orderId), \(bind: version))
