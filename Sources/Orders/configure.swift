@@ -9,6 +9,9 @@ public enum OrdersService {
             TicketCreatedListener(), TicketUpdatedListener(), ExpirationCompleteListener(), PaymentCreatedListener(),
         ])
         try await app.prepareDatabase(config)
-        try app.register(collection: OrderController(expirationWindow: TimeInterval(config.expirationWindowSeconds)))
+        try app.register(collection: OrderController(
+            expirationWindow: TimeInterval(config.expirationWindowSeconds),
+            reservations: Reservations(transactions: app.writeTransactions)
+        ))
     }
 }

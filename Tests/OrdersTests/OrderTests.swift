@@ -106,6 +106,33 @@ final class OrderRouteTests: XCTestCase {
         }
     }
 
+    func testReservationsWrittenTogetherStillGiveEachTicketToExactlyOneOrder() async throws {
+        try await withOrders { app, bus in
+            var tickets: [String] = []
+            for _ in 0..<30 { tickets.append(try await replicate(app, bus)) }
+            let buyer = try await TestClient.signedIn(app)
+            // Three requests per ticket, interleaved, all at once: batches mix winners and losers, and two
+            // requests for one ticket can be in the same multi-row insert.
+            let attempts = (0..<3).flatMap { _ in tickets }
+            let results = try await withThrowingTaskGroup(of: (String, HTTPStatus).self) { group in
+                for ticket in attempts {
+                    group.addTask { (ticket, try await buyer.send(.POST, "/api/orders", json: #"{"ticketId": "\#(ticket)"}"#).status) }
+                }
+                return try await group.reduce(into: [(String, HTTPStatus)]()) { $0.append($1) }
+            }
+            for ticket in tickets {
+                let statuses = results.filter { $0.0 == ticket }.map(\.1)
+                XCTAssertEqual(statuses.filter { $0 == .created }.count, 1, "\(ticket): \(statuses)")
+                XCTAssertEqual(statuses.filter { $0 == .badRequest }.count, 2, "\(ticket): \(statuses)")
+            }
+            let orders = try await Order.query(on: app.db).all()
+            XCTAssertEqual(orders.count, 30)
+            XCTAssertEqual(Set(orders.map(\.ticketId)), Set(tickets))
+            try await eventually { bus.events(OrderCreatedEvent.self).count == 30 }
+            XCTAssertEqual(Set(bus.events(OrderCreatedEvent.self).map(\.id)), Set(orders.map(\.idString)), "one event per written order")
+        }
+    }
+
     func testListingAndShowingAreLimitedToTheOwner() async throws {
         try await withOrders { app, bus in
             let first = try await replicate(app, bus, title: "First")

@@ -3,6 +3,7 @@ import TicketingCore
 
 struct OrderController: RouteCollection, Sendable {
     let expirationWindow: TimeInterval
+    let reservations: Reservations
 
     func boot(routes: any RoutesBuilder) throws {
         let orders = routes.grouped("api", "orders").grouped(RequireAuthMiddleware())
@@ -22,7 +23,7 @@ struct OrderController: RouteCollection, Sendable {
     }
 
     /// Reserves a ticket. Whether it is free is decided by the unique index on active orders, not by a prior read:
-    /// of many simultaneous requests for one ticket exactly one commits.
+    /// of many simultaneous requests for one ticket exactly one commits (see `Reservations`).
     @Sendable
     func create(_ request: Request) async throws -> Response {
         let user = try request.requireUser()
@@ -32,14 +33,10 @@ struct OrderController: RouteCollection, Sendable {
         }
         guard let ticket = try await ReplicatedTicket.find(ticketId.lowercased(), on: request.db) else { throw AppError.notFound }
         let order = Order(userId: user.id, ticketId: try ticket.requireID(), expiresAt: Date().addingTimeInterval(expirationWindow))
-        do {
-            try await request.transaction { tx in
-                try await order.create(on: tx)
-                try await Outbox.record(order.createdEvent(price: ticket.price), on: tx)
-            }
-        } catch where DatabaseErrors.isConstraintViolation(error) {
+        guard try await reservations.reserve(order, price: ticket.price, on: request.db) else {
             throw AppError.badRequest("Ticket is already reserved")
         }
+        request.application.events?.relay.wake()
         return try await OrderResponse(order, ticket).encodeResponse(status: .created, for: request)
     }
 

@@ -18,6 +18,23 @@ public enum Outbox {
     }
 }
 
+extension Outbox {
+    /// Records several events of one kind with one statement.
+    public static func record<E: Event>(_ events: [E], on db: any Database) async throws {
+        guard !events.isEmpty else { return }
+        let now = Date()
+        let rows = try events.map { event in
+            SQLGroupExpression([
+                SQLBind(UUID().uuidString.lowercased()), SQLBind(E.subject.rawValue),
+                SQLBind(String(decoding: try event.encoded(), as: UTF8.self)), SQLBind(now),
+            ])
+        }
+        try await db.sql.raw("""
+            INSERT INTO outbox (event_id, subject, payload, created_at) VALUES \(SQLList(rows))
+            """).run()
+    }
+}
+
 struct CreateOutbox: AsyncMigration {
     func prepare(on database: any Database) async throws {
         try await database.schema("outbox")
