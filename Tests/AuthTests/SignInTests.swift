@@ -1,4 +1,4 @@
-import Auth
+@testable import Auth
 import TicketingCore
 import TicketingTesting
 import XCTVapor
@@ -60,7 +60,7 @@ final class SignInTests: AuthTestCase {
     func testRepeatedFailuresFromOneAddressAcrossEmailsAreRefused() async throws {
         try await withAuth { app in
             let address: HTTPHeaders = ["X-Real-IP": "203.0.113.7"]
-            for attempt in 1...20 {
+            for attempt in 1...SignInThrottle().maxFailuresPerAddress {
                 let response = try await post(
                     app, "/api/users/signin", ["email": "user\(attempt)@example.com", "password": "guess"], headers: address
                 )

@@ -5,7 +5,8 @@ import TicketingCore
 /// so that every replica of the service sees the same counts.
 struct SignInThrottle: Sendable {
     var maxFailuresPerEmail = 5
-    var maxFailuresPerAddress = 20
+    // Generous: many people may share one address (an office, a carrier NAT); the per-email limit stops guessing.
+    var maxFailuresPerAddress = 100
     var window: Double = 15 * 60
 
     /// Throws 429 while either key has used up its failures in the current window.
