@@ -31,7 +31,7 @@ struct OrderController: RouteCollection, Sendable {
         guard !ticketId.isEmpty else {
             throw AppError.invalid([ErrorItem(message: "TicketId must be provided", field: "ticketId")])
         }
-        guard let ticket = try await ReplicatedTicket.find(ticketId.lowercased(), on: request.db) else { throw AppError.notFound }
+        guard let ticket = try await ReplicatedTicket.lookup(ticketId.lowercased(), on: request.db) else { throw AppError.notFound }
         let order = Order(userId: user.id, ticketId: try ticket.requireID(), expiresAt: Date().addingTimeInterval(expirationWindow))
         guard try await reservations.reserve(order, price: ticket.price, on: request.db) else {
             throw AppError.badRequest("Ticket is already reserved")

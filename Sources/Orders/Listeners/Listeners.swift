@@ -20,13 +20,16 @@ struct TicketUpdatedListener: Listener {
     let queueGroup = QueueGroup.orders
 
     func onMessage(_ event: TicketUpdatedEvent, context: ListenerContext) async throws -> ListenerOutcome {
-        guard let ticket = try await ReplicatedTicket.find(event.id, on: context.db) else { return .retryLater }
-        if event.version <= ticket.version { return .done }
-        guard event.version == ticket.version + 1 else { return .retryLater }
-        ticket.title = event.title
-        ticket.priceCents = event.price.cents
-        ticket.version = event.version
-        try await ticket.save(on: context.db)
+        // The common case, the next version, in one statement; only when it matches nothing is the replica read.
+        let applied = try await context.db.sql.raw("""
+            UPDATE tickets SET title = \(bind: event.title), price_cents = \(bind: event.price.cents), version = \(bind: event.version)
+            WHERE id = \(bind: event.id) AND version = \(bind: event.version - 1)
+            RETURNING version
+            """).first()
+        if applied != nil { return .done }
+        let current = try await context.db.sql.raw("SELECT version FROM tickets WHERE id = \(bind: event.id)")
+            .first()?.decode(column: "version", as: Int.self)
+        guard let current, event.version <= current else { return .retryLater }
         return .done
     }
 }

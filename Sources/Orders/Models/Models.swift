@@ -1,3 +1,4 @@
+import SQLKit
 import TicketingCore
 
 /// This service's copy of a ticket, kept from `ticket:created` / `ticket:updated`.
@@ -19,6 +20,17 @@ final class ReplicatedTicket: Model, @unchecked Sendable {
     }
 
     var price: Money { Money(cents: priceCents) }
+
+    /// The replica's ticket by id in one plain query: the reservation path reads it on every request.
+    static func lookup(_ id: String, on db: any Database) async throws -> ReplicatedTicket? {
+        guard let row = try await db.sql.raw("SELECT title, price_cents, version FROM tickets WHERE id = \(bind: id)").first()
+        else { return nil }
+        return ReplicatedTicket(
+            id: id, title: try row.decode(column: "title", as: String.self),
+            price: Money(cents: try row.decode(column: "price_cents", as: Int64.self)),
+            version: try row.decode(column: "version", as: Int.self)
+        )
+    }
 }
 
 final class Order: Model, @unchecked Sendable {
