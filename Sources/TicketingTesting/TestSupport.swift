@@ -170,3 +170,19 @@ public func assertEqual<T: Equatable>(
     let actual = try await expression()
     XCTAssertEqual(actual, expected, message, file: file, line: line)
 }
+
+private struct RolledBack: Error {}
+
+/// Applies one event with `listener` as the service's runner does: in a write transaction whose effects are
+/// discarded when the listener answers `.retryLater`.
+public func apply<L: Listener>(_ listener: L, _ event: L.Payload, _ app: Application) async throws -> ListenerOutcome {
+    do {
+        return try await app.writeTransactions.run(on: app.db) { tx in
+            let outcome = try await listener.onMessage(event, context: ListenerContext(db: tx, eventID: UUID().uuidString, logger: app.logger))
+            if outcome == .retryLater { throw RolledBack() }
+            return outcome
+        }
+    } catch is RolledBack {
+        return .retryLater
+    }
+}

@@ -5,12 +5,6 @@ import TicketingTesting
 import XCTVapor
 
 final class OrderListenerTests: XCTestCase {
-    func apply<L: Listener>(_ listener: L, _ event: L.Payload, _ app: Application) async throws -> ListenerOutcome {
-        try await app.writeTransactions.run(on: app.db) { tx in
-            try await listener.onMessage(event, context: ListenerContext(db: tx, eventID: UUID().uuidString, logger: app.logger))
-        }
-    }
-
     func updated(_ id: String, version: Int, title: String) -> TicketUpdatedEvent {
         TicketUpdatedEvent(id: id, version: version, title: title, price: Money(cents: 3000), userId: "seller", orderId: nil)
     }

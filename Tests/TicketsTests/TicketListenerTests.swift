@@ -8,12 +8,6 @@ import XCTVapor
 /// The reservation rules: `order:created` reserves, `order:cancelled` frees only for the holding order,
 /// and order events apply in their version order whatever order they arrive in.
 final class TicketListenerTests: XCTestCase {
-    func apply<L: Listener>(_ listener: L, _ event: L.Payload, _ app: Application) async throws -> ListenerOutcome {
-        try await app.writeTransactions.run(on: app.db) { tx in
-            try await listener.onMessage(event, context: ListenerContext(db: tx, eventID: UUID().uuidString, logger: app.logger))
-        }
-    }
-
     func created(_ orderId: String, ticket: String) -> OrderCreatedEvent {
         OrderCreatedEvent(id: orderId, version: 0, status: .created, userId: "buyer", expiresAt: "2026-11-23T10:00:00.000Z",
                           ticket: .init(id: ticket, price: Money(cents: 2000)))

@@ -8,7 +8,8 @@ import SQLKit
 public enum ListenerOutcome: Sendable, Equatable {
     /// Applied (or deliberately ignored): acknowledge.
     case done
-    /// Arrived too early (for example version n+2 before n+1): leave it unapplied and ask for it again shortly.
+    /// Arrived too early (for example version n+2 before n+1): ask for it again shortly. Nothing the listener
+    /// wrote for this event is kept.
     case retryLater
 }
 

@@ -48,18 +48,18 @@ enum OrderVersions {
     }
 
     /// Runs `apply` for version `version` of the order only if the version before it was applied: an event already
-    /// applied is done, an early one is retried later. The version is recorded when `apply` is done.
+    /// applied is done, an early one is retried later. In the usual case one statement both checks and advances the
+    /// recorded version; an outcome other than `.done` rolls the transaction back, and the advance with it.
     static func applyInOrder(
         _ orderId: String, version: Int, on db: any Database, _ apply: () async throws -> ListenerOutcome
     ) async throws -> ListenerOutcome {
-        switch try await position(of: orderId, version: version, on: db) {
-        case .alreadyApplied: return .done
-        case .early: return .retryLater
-        case .next:
-            let outcome = try await apply()
-            if outcome == .done { try await record(orderId, version: version, on: db) }
-            return outcome
+        let advanced: SQLQueryString = version == 0
+            ? "INSERT INTO order_versions (order_id, version) VALUES (\(bind: orderId), 0) ON CONFLICT (order_id) DO NOTHING RETURNING version"
+            : "UPDATE order_versions SET version = \(bind: version) WHERE order_id = \(bind: orderId) AND version = \(bind: version - 1) RETURNING version"
+        guard try await db.sql.raw(advanced).first() != nil else {
+            return try await position(of: orderId, version: version, on: db) == .alreadyApplied ? .done : .retryLater
         }
+        return try await apply()
     }
 
     static func record(_ orderId: String, version: Int, on db: any Database) async throws {
