@@ -75,11 +75,4 @@ enum OrderVersions {
         }
         return try await apply()
     }
-
-    static func record(_ orderId: String, version: Int, on db: any Database) async throws {
-        try await db.sql.raw("""
-            INSERT INTO order_versions (order_id, version) VALUES (\(bind: orderId), \(bind: version))
-            ON CONFLICT (order_id) DO UPDATE SET version = excluded.version
-            """).run()
-    }
 }
