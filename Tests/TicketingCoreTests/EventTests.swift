@@ -151,6 +151,21 @@ final class EventFlowTests: XCTestCase {
         }
     }
 
+    func testAnEarlyEventWaitsFarLongerThanAFailingOneBeforeItIsParked() async throws {
+        try await TestSupport.withApp(service: "events", configure: { app, config in
+            try await EventFixture.configure(app, config, bus: InMemoryBus())
+        }) { app in
+            let runner = ListenerRunner(RecordingListener(released: LockedSet()), policy: ListenerPolicy(), transactions: app.writeTransactions)
+            let early = FakeDelivery(id: "e", data: #"{"orderId":"early-x"}"#, deliveryCount: ListenerPolicy().maxAttempts)
+            let poison = FakeDelivery(id: "p", data: #"{"orderId":"poison-x"}"#, deliveryCount: ListenerPolicy().maxAttempts)
+            let results = [await runner.process(early, db: app.db, logger: app.logger), await runner.process(poison, db: app.db, logger: app.logger)]
+            XCTAssertEqual(results, [.retryLater, .deadLettered])
+            let lastChance = FakeDelivery(id: "e", data: #"{"orderId":"early-x"}"#, deliveryCount: ListenerPolicy().maxEarlyAttempts)
+            let parked = await runner.process(lastChance, db: app.db, logger: app.logger)
+            XCTAssertEqual(parked, .deadLettered, "an event that never becomes applicable is still parked, not retried forever")
+        }
+    }
+
     func testAnEarlyEventIsRetriedUntilItCanBeApplied() async throws {
         let bus = InMemoryBus()
         let released = LockedSet()

@@ -41,9 +41,12 @@ public protocol Listener: Sendable {
 public struct ListenerPolicy: Sendable {
     /// Tries before an event that keeps failing is dead-lettered.
     public var maxAttempts = 5
+    /// Deliveries before an event that keeps arriving early is dead-lettered: its predecessor may be delayed by an
+    /// outage elsewhere, so it waits far longer (with the backoff below, tens of minutes) than a failing event.
+    public var maxEarlyAttempts = 60
     public var ackWaitSeconds: Double = 30
     public var maxAckPending = 1_000
-    /// Delay before an early (out-of-order) event is offered again.
+    /// Delay before an early (out-of-order) event is offered again: doubled per delivery up to the cap below.
     public var retryLaterDelay: Double = 0.1
     /// Delay before a failed event is tried again: doubled per attempt up to the cap.
     public var failureBackoff: Double = 0.2
@@ -104,8 +107,9 @@ struct ListenerRunner: Sendable {
             Self.counter(subject, applied ? "applied" : "duplicate").increment()
             return applied ? .applied : .duplicate
         } catch is RetryLater {
+            let delay = min(policy.failureBackoffCap, policy.retryLaterDelay * pow(2, Double(message.deliveryCount - 1)))
             return await giveUpOrRetry(message, eventID: eventID, error: "arrived out of order and its predecessor never came",
-                                       delay: policy.retryLaterDelay, db: db, logger: logger, early: true)
+                                       delay: delay, db: db, logger: logger, early: true)
         } catch {
             if DatabaseAvailability.isUnavailable(error) {
                 // Not the event's fault: try again later without counting towards parking it.
@@ -154,7 +158,7 @@ struct ListenerRunner: Sendable {
     private func giveUpOrRetry(
         _ message: any DeliveredMessage, eventID: String, error: String, delay: Double, db: any Database, logger: Logger, early: Bool
     ) async -> Result {
-        guard message.deliveryCount >= policy.maxAttempts else {
+        guard message.deliveryCount >= (early ? policy.maxEarlyAttempts : policy.maxAttempts) else {
             try? message.nak(delay: delay)
             if !early { logger.warning("event failed; will retry", metadata: ["error": "\(error)", "delivery": "\(message.deliveryCount)"]) }
             return early ? .retryLater : .failed
