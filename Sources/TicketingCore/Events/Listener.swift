@@ -87,29 +87,42 @@ struct ListenerRunner: Sendable {
 
     private struct RetryLater: Error {}
 
+    /// Applies one event inside the caller's transaction: false when the inbox shows it was applied before.
+    /// An early event throws `RetryLater`, so the transaction, its inbox row included, is rolled back.
+    private func apply(_ message: any DeliveredMessage, on tx: any Database, logger: Logger) async throws -> Bool {
+        let eventID = message.messageID ?? "unidentified"
+        guard try await Inbox.claim(eventID, subject: subject, on: tx) else { return false }
+        let context = ListenerContext(db: tx, eventID: eventID, deliveryCount: message.deliveryCount, logger: eventLogger(logger, eventID))
+        if try await handle(message.data, context) == .retryLater { throw RetryLater() }
+        return true
+    }
+
+    private func eventLogger(_ logger: Logger, _ eventID: String) -> Logger {
+        var logger = logger
+        logger[metadataKey: "event-id"] = .string(eventID)
+        logger[metadataKey: "subject"] = .string(subject.rawValue)
+        return logger
+    }
+
+    /// `base` doubled per delivery so far, at most the policy's cap.
+    private func delay(_ base: Double, after deliveries: Int) -> Double {
+        min(policy.failureBackoffCap, base * pow(2, Double(deliveries - 1)))
+    }
+
     /// Applies one delivery and settles it with the broker.
     @discardableResult
     func process(_ message: any DeliveredMessage, db: any Database, logger: Logger) async -> Result {
         let eventID = message.messageID ?? "unidentified"
-        var eventLogger = logger
-        eventLogger[metadataKey: "event-id"] = .string(eventID)
-        eventLogger[metadataKey: "subject"] = .string(subject.rawValue)
-        let logger = eventLogger
+        let logger = eventLogger(logger, eventID)
         do {
-            let applied = try await transactions.run(on: db) { tx in
-                guard try await Inbox.claim(eventID, subject: subject, on: tx) else { return false }
-                let context = ListenerContext(db: tx, eventID: eventID, deliveryCount: message.deliveryCount, logger: logger)
-                // Throwing rolls back the inbox row, so the event can be applied on a later delivery.
-                if try await handle(message.data, context) == .retryLater { throw RetryLater() }
-                return true
-            }
+            let applied = try await transactions.run(on: db) { tx in try await apply(message, on: tx, logger: logger) }
             try message.ack()
             Self.counter(subject, applied ? "applied" : "duplicate").increment()
             return applied ? .applied : .duplicate
         } catch is RetryLater {
-            let delay = min(policy.failureBackoffCap, policy.retryLaterDelay * pow(2, Double(message.deliveryCount - 1)))
             return await giveUpOrRetry(message, eventID: eventID, error: "arrived out of order and its predecessor never came",
-                                       delay: delay, db: db, logger: logger, early: true)
+                                       delay: delay(policy.retryLaterDelay, after: message.deliveryCount),
+                                       db: db, logger: logger, early: true)
         } catch {
             if DatabaseAvailability.isUnavailable(error) {
                 // Not the event's fault: try again later without counting towards parking it.
@@ -117,8 +130,8 @@ struct ListenerRunner: Sendable {
                 logger.warning("database unavailable; event will be retried", metadata: ["error": "\(error)"])
                 return .failed
             }
-            let delay = min(policy.failureBackoffCap, policy.failureBackoff * pow(2, Double(message.deliveryCount - 1)))
-            return await giveUpOrRetry(message, eventID: eventID, error: String(reflecting: error), delay: delay,
+            return await giveUpOrRetry(message, eventID: eventID, error: String(reflecting: error),
+                                       delay: delay(policy.failureBackoff, after: message.deliveryCount),
                                        db: db, logger: logger, early: false)
         }
     }
@@ -131,18 +144,7 @@ struct ListenerRunner: Sendable {
         do {
             let applied = try await transactions.run(on: db) { tx in
                 var applied: [Bool] = []
-                for message in messages {
-                    let eventID = message.messageID ?? "unidentified"
-                    guard try await Inbox.claim(eventID, subject: subject, on: tx) else {
-                        applied.append(false)
-                        continue
-                    }
-                    var eventLogger = logger
-                    eventLogger[metadataKey: "event-id"] = .string(eventID)
-                    let context = ListenerContext(db: tx, eventID: eventID, deliveryCount: message.deliveryCount, logger: eventLogger)
-                    if try await handle(message.data, context) == .retryLater { throw RetryLater() }
-                    applied.append(true)
-                }
+                for message in messages { applied.append(try await apply(message, on: tx, logger: logger)) }
                 return applied
             }
             for message in messages { try? message.ack() }
