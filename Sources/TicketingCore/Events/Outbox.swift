@@ -9,16 +9,10 @@ import Synchronization
 /// and the relay publishes it after the commit. If the process dies in between, the row is still there.
 public enum Outbox {
     /// Records `event` for publishing. Call it with the transaction that makes the change.
-    public static func record(_ event: some Event, id: UUID = UUID(), on db: any Database) async throws {
-        let payload = String(decoding: try event.encoded(), as: UTF8.self)
-        try await db.sql.raw("""
-            INSERT INTO outbox (event_id, subject, payload, created_at)
-            VALUES (\(bind: id.uuidString.lowercased()), \(bind: type(of: event).subject.rawValue), \(bind: payload), \(bind: Date()))
-            """).run()
+    public static func record<E: Event>(_ event: E, on db: any Database) async throws {
+        try await record([event], on: db)
     }
-}
 
-extension Outbox {
     /// Records several events of one kind with one statement.
     public static func record<E: Event>(_ events: [E], on db: any Database) async throws {
         guard !events.isEmpty else { return }
