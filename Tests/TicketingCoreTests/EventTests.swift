@@ -66,6 +66,15 @@ final class EventFlowTests: XCTestCase {
         }
     }
 
+    /// An app with the recording listener's tables, and a runner for that listener to drive by hand.
+    func withRunner(policy: ListenerPolicy, _ body: (Application, ListenerRunner) async throws -> Void) async throws {
+        try await TestSupport.withApp(service: "events", configure: { app, config in
+            try await EventFixture.configure(app, config, bus: InMemoryBus())
+        }) { app in
+            try await body(app, ListenerRunner(RecordingListener(released: LockedSet()), policy: policy, transactions: app.writeTransactions))
+        }
+    }
+
     func testCommittedEventsArePublishedInOrderAndAppliedOnce() async throws {
         let bus = InMemoryBus()
         try await withEventApp(bus: bus) { app in
@@ -115,10 +124,7 @@ final class EventFlowTests: XCTestCase {
     }
 
     func testARedeliveredEventChangesNothingTheSecondTime() async throws {
-        try await TestSupport.withApp(service: "events", configure: { app, config in
-            try await EventFixture.configure(app, config, bus: InMemoryBus())
-        }) { app in
-            let runner = ListenerRunner(RecordingListener(released: LockedSet()), policy: EventFixture.fastPolicy, transactions: app.writeTransactions)
+        try await withRunner(policy: EventFixture.fastPolicy) { app, runner in
             let message = FakeDelivery(id: "event-1", data: #"{"orderId":"o-1"}"#)
             let first = await runner.process(message, db: app.db, logger: app.logger)
             let second = await runner.process(message, db: app.db, logger: app.logger)
@@ -132,10 +138,7 @@ final class EventFlowTests: XCTestCase {
     }
 
     func testABatchWithAFailingEventStillAppliesTheOthersAndAppliesNothingTwice() async throws {
-        try await TestSupport.withApp(service: "events", configure: { app, config in
-            try await EventFixture.configure(app, config, bus: InMemoryBus())
-        }) { app in
-            let runner = ListenerRunner(RecordingListener(released: LockedSet()), policy: EventFixture.fastPolicy, transactions: app.writeTransactions)
+        try await withRunner(policy: EventFixture.fastPolicy) { app, runner in
             let good = FakeDelivery(id: "e-1", data: #"{"orderId":"good-1"}"#)
             let poison = FakeDelivery(id: "e-2", data: #"{"orderId":"poison-2"}"#)
             let other = FakeDelivery(id: "e-3", data: #"{"orderId":"good-3"}"#)
@@ -152,10 +155,7 @@ final class EventFlowTests: XCTestCase {
     }
 
     func testAnEarlyEventWaitsFarLongerThanAFailingOneBeforeItIsParked() async throws {
-        try await TestSupport.withApp(service: "events", configure: { app, config in
-            try await EventFixture.configure(app, config, bus: InMemoryBus())
-        }) { app in
-            let runner = ListenerRunner(RecordingListener(released: LockedSet()), policy: ListenerPolicy(), transactions: app.writeTransactions)
+        try await withRunner(policy: ListenerPolicy()) { app, runner in
             let early = FakeDelivery(id: "e", data: #"{"orderId":"early-x"}"#, deliveryCount: ListenerPolicy().maxAttempts)
             let poison = FakeDelivery(id: "p", data: #"{"orderId":"poison-x"}"#, deliveryCount: ListenerPolicy().maxAttempts)
             let results = [await runner.process(early, db: app.db, logger: app.logger), await runner.process(poison, db: app.db, logger: app.logger)]
