@@ -38,23 +38,16 @@ final class Reservations: Sendable {
 
     /// True when the order was written; false when another active order holds the ticket.
     func reserve(_ order: Order, price: Money, on db: any Database) async throws -> Bool {
-        let leadNow = queue.withLock { queue -> Bool in
-            guard !queue.leading else { return false }
-            queue.leading = true
-            return true
-        }
-        if leadNow { return try await lead(with: order, price: price, on: db) }
         let turn = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Turn, any Error>) in
-            let leadAfterAll = queue.withLock { queue -> Bool in
-                // The leader may have finished since the first look.
-                guard queue.leading else {
-                    queue.leading = true
-                    return true
+            let lead = queue.withLock { queue -> Bool in
+                guard !queue.leading else {
+                    queue.waiting.append(Waiting(order: order, price: price, continuation: continuation))
+                    return false
                 }
-                queue.waiting.append(Waiting(order: order, price: price, continuation: continuation))
-                return false
+                queue.leading = true
+                return true
             }
-            if leadAfterAll { continuation.resume(returning: .lead) }
+            if lead { continuation.resume(returning: .lead) }
         }
         switch turn {
         case .won: return true
