@@ -56,7 +56,8 @@ final class Order: Model, @unchecked Sendable {
         self.createdAt = createdAt
     }
 
-    var idString: String { (id ?? UUID()).uuidString.lowercased() }
+    /// Every order gets its id in `init`, so it is always there.
+    var idString: String { id!.uuidString.lowercased() }
 }
 
 extension OrderStatus {
