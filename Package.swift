@@ -56,6 +56,8 @@ let package = Package(
         .target(name: "Auth", dependencies: ["TicketingCore"], swiftSettings: swiftSettings),
         .target(name: "Tickets", dependencies: ["TicketingCore"], swiftSettings: swiftSettings),
         .target(name: "Orders", dependencies: ["TicketingCore"], swiftSettings: swiftSettings),
+        .target(name: "Expiration", dependencies: ["TicketingCore"], swiftSettings: swiftSettings),
+        .target(name: "Payments", dependencies: ["TicketingCore"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "ticketing",
             dependencies: [
@@ -63,6 +65,8 @@ let package = Package(
                 "Auth",
                 "Tickets",
                 "Orders",
+                "Expiration",
+                "Payments",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -100,6 +104,16 @@ let package = Package(
         .testTarget(
             name: "OrdersTests",
             dependencies: ["Orders", "TicketingTesting", "JetStream"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ExpirationTests",
+            dependencies: ["Expiration", "TicketingTesting", "JetStream"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PaymentsTests",
+            dependencies: ["Payments", "TicketingTesting", "JetStream"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

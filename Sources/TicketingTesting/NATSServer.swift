@@ -61,7 +61,7 @@ public func freePort() throws -> Int {
     return Int(UInt16(bigEndian: address.sin_port))
 }
 
-private func waitUntilListening(port: Int, timeout: TimeInterval) throws {
+func waitUntilListening(port: Int, timeout: TimeInterval) throws {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -42,15 +42,17 @@ public enum TestSupport {
         try await admin.asyncShutdown()
     }
 
-    /// Builds an app with `configure`, starting from empty tables, runs `body`, and always shuts the app down.
+    /// Builds an app with `configure`, starting from empty tables unless `keepingDatabase` (a restart), runs `body`,
+    /// and always shuts the app down.
     public static func withApp(
         service: String,
         config: TicketingConfig? = nil,
+        keepingDatabase: Bool = false,
         configure: (Application, TicketingConfig) async throws -> Void,
         _ body: (Application) async throws -> Void
     ) async throws {
         let config = config ?? Self.config(service: service)
-        if isPostgres, config.databaseURL == databaseURL { try await resetPostgres() }
+        if !keepingDatabase, isPostgres, config.databaseURL == databaseURL { try await resetPostgres() }
         let app = try await Application.make(.testing)
         do {
             try await configure(app, config)

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Auth
+import Expiration
 import Orders
+import Payments
 import Tickets
 import Logging
 import TicketingCore
@@ -16,7 +18,7 @@ struct Ticketing: AsyncParsableCommand {
 }
 
 enum ServiceName: String, ExpressibleByArgument, CaseIterable {
-    case auth, tickets, orders
+    case auth, tickets, orders, expiration, payments
 
     /// Each service's port when `PORT` is not set.
     var defaultPort: Int {
@@ -24,6 +26,8 @@ enum ServiceName: String, ExpressibleByArgument, CaseIterable {
         case .auth: 4001
         case .tickets: 4002
         case .orders: 4003
+        case .expiration: 4004
+        case .payments: 4005
         }
     }
 
@@ -32,6 +36,8 @@ enum ServiceName: String, ExpressibleByArgument, CaseIterable {
         case .auth: try await AuthService.configure(app, config)
         case .tickets: try await TicketsService.configure(app, config)
         case .orders: try await OrdersService.configure(app, config)
+        case .expiration: try await ExpirationService.configure(app, config)
+        case .payments: try await PaymentsService.configure(app, config)
         }
     }
 }

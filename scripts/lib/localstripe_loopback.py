@@ -8,6 +8,7 @@ import argparse
 import logging
 import os
 import pickle
+import signal
 
 from aiohttp import web
 from localstripe import resources, server
@@ -18,6 +19,9 @@ def main():
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--state", help="file that keeps the emulator's data across restarts")
     args = parser.parse_args()
+    # A parent may have blocked these signals, and a child inherits the mask: then the emulator would ignore the
+    # SIGTERM that stops it. Unblocked, the server's own handlers shut it down cleanly.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
 
     def load(store):
         if args.state and os.path.exists(args.state):

@@ -59,11 +59,15 @@ wait_tcp() {
 }
 
 # The services that exist, each with the path prefix the ingress routes to it (CONTRACT.md section 1).
-STACK_SERVICES=(auth tickets orders)
-declare -A STACK_ROUTES=([auth]='^/api/users(/|$)' [tickets]='^/api/tickets(/|$)' [orders]='^/api/orders(/|$)')
+STACK_SERVICES=(auth tickets orders expiration payments)
+# The expiration service has no public route: it only consumes and publishes events.
+declare -A STACK_ROUTES=(
+  [auth]='^/api/users(/|$)' [tickets]='^/api/tickets(/|$)' [orders]='^/api/orders(/|$)' [payments]='^/api/payments(/|$)'
+)
 
 # stack_start DATA_DIR FRONT_PORT BIN_DIR: starts nats-server, the Stripe emulator, every service and nginx.
 # Exports NATS_URL, STRIPE_API_BASE and the service ports (STACK_PORT_<service>) for the caller.
+# STACK_STRIPE_PORT, if set, is the emulator's port (else a free one).
 stack_start() {
   local data=$1 front=$2 bin=$3 root
   root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -76,7 +80,7 @@ stack_start() {
   wait_tcp "$nats_port" 20
   export NATS_URL=${NATS_URL_OVERRIDE:-nats://127.0.0.1:$nats_port}
 
-  stripe_port=$(free_port)
+  stripe_port=${STACK_STRIPE_PORT:-$(free_port)}
   stack_spawn localstripe "$logs/localstripe.log" \
     "$root/.venv/bin/python" "$root/scripts/lib/localstripe_loopback.py" --port "$stripe_port" --state "$data/localstripe.pickle"
   wait_tcp "$stripe_port" 30
@@ -120,6 +124,7 @@ http {
 CONF
   for service in "${STACK_SERVICES[@]}"; do
     var="STACK_PORT_$service"
+    [[ -n ${STACK_ROUTES[$service]:-} ]] || continue
     echo "  upstream $service { server 127.0.0.1:${!var}; keepalive 32; }"
   done
   cat <<CONF
@@ -134,7 +139,7 @@ CONF
     proxy_set_header X-Request-Id \$request_id;
 CONF
   for service in "${STACK_SERVICES[@]}"; do
-    echo "    location ~ ${STACK_ROUTES[$service]} { proxy_pass http://$service; }"
+    [[ -z ${STACK_ROUTES[$service]:-} ]] || echo "    location ~ ${STACK_ROUTES[$service]} { proxy_pass http://$service; }"
   done
   cat <<'CONF'
     location / {

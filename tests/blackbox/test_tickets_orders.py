@@ -1,28 +1,9 @@
 """Tickets and orders through nginx and a real nats-server: the reservation travels between services as events."""
-import time
 import uuid
 
 import requests
 
-
-def signed_in(base):
-    session = requests.Session()
-    session.base = base
-    email = f"user-{uuid.uuid4().hex[:12]}@example.com"
-    response = session.post(base + "/api/users/signup", json={"email": email, "password": "secret"})
-    assert response.status_code == 201
-    session.user_id = response.json()["id"]
-    return session
-
-
-def eventually(check, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
+from helpers import eventually, signed_in
 
 
 def test_reserve_see_the_reservation_cancel_and_see_the_ticket_listed_again(base_url):

@@ -152,6 +152,15 @@ public enum ISOTimestamp {
     }
 }
 
+extension Date {
+    /// Milliseconds since 1970: how services store instants they compare in SQL, the same on SQLite and PostgreSQL.
+    public var epochMilliseconds: Int64 { Int64((timeIntervalSince1970 * 1_000).rounded()) }
+
+    public init(epochMilliseconds: Int64) {
+        self.init(timeIntervalSince1970: Double(epochMilliseconds) / 1_000)
+    }
+}
+
 extension Event {
     /// Compact JSON with stable key order, so the same event always has the same bytes.
     public func encoded() throws -> Data {

@@ -129,7 +129,7 @@ public final class OutboxRelay: Sendable {
 }
 
 /// A wake-up that is never lost: a signal with nobody waiting is kept for the next wait.
-final class WakeSignal: Sendable {
+public final class WakeSignal: Sendable {
     private struct State {
         var pending = false
         var waiter: CheckedContinuation<Void, Never>?
@@ -137,7 +137,9 @@ final class WakeSignal: Sendable {
 
     private let state = Mutex(State())
 
-    func signal() {
+    public init() {}
+
+    public func signal() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             if let waiter = state.waiter {
                 state.waiter = nil
@@ -150,7 +152,7 @@ final class WakeSignal: Sendable {
     }
 
     /// Returns on a signal, after `timeout` seconds, or on cancellation, whichever is first.
-    func wait(timeout: Double) async {
+    public func wait(timeout: Double) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 // Cancelled once the wait is over for another reason: then it must not leave a signal behind.
@@ -180,23 +182,23 @@ final class WakeSignal: Sendable {
 }
 
 /// Waits longer after each consecutive failure (0.2 s doubling to 5 s) and logs the first and every 20th.
-struct Backoff {
+public struct Backoff {
     let logger: Logger
     let waiting: Logger.Message
     var metadata: Logger.Metadata = [:]
     private var failures = 0
 
-    init(logger: Logger, waiting: Logger.Message, metadata: Logger.Metadata = [:]) {
+    public init(logger: Logger, waiting: Logger.Message, metadata: Logger.Metadata = [:]) {
         self.logger = logger
         self.waiting = waiting
         self.metadata = metadata
     }
 
-    mutating func succeeded() {
+    public mutating func succeeded() {
         failures = 0
     }
 
-    mutating func failed(_ error: any Error) async {
+    public mutating func failed(_ error: any Error) async {
         failures += 1
         if failures == 1 || failures.isMultiple(of: 20) {
             logger.warning(waiting, metadata: metadata.merging(["error": "\(error)", "attempts": "\(failures)"]) { $1 })

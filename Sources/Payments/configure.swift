@@ -1,0 +1,19 @@
+import TicketingCore
+
+/// The payments service: charges orders through Stripe, from its own replica of orders.
+public enum PaymentsService {
+    public static func configure(_ app: Application, _ config: TicketingConfig, bus: (any EventBus)? = nil) async throws {
+        try await app.configureTicketingService(config)
+        app.migrations.add(CreateReplicatedOrder(), CreatePayment())
+        try await app.useEvents(config, bus: bus, listeners: [OrderCreatedListener(), OrderCancelledListener()])
+        try await app.prepareDatabase(config)
+        // A Stripe that cannot be reached should cost a buyer seconds, not the client's default ten per try.
+        app.http.client.configuration.timeout = .init(connect: .seconds(2), read: .seconds(15))
+        let checkout = Checkout(
+            stripe: StripeClient(client: app.client, base: config.stripeAPIBase, key: config.stripeKey),
+            transactions: app.writeTransactions, logger: app.logger
+        )
+        app.lifecycle.use(Reconciler(checkout: checkout, database: { [unowned app] in app.db }))
+        try app.register(collection: PaymentController(checkout: checkout))
+    }
+}
