@@ -12,20 +12,29 @@ import Synchronization
 @main
 struct BenchLoad {
     static func main() async throws {
-        let arguments = CommandLine.arguments
-        guard arguments.count >= 3 else {
+        var arguments = CommandLine.arguments
+        let lifecycle = arguments.count > 1 && arguments[1] == "lifecycle"
+        if lifecycle { arguments.remove(at: 1) }
+        guard arguments.count >= (lifecycle ? 6 : 3) else {
             report("usage: bench-load FRONT_URL NATS_URL [SECONDS] [CONCURRENCY]")
+            report("       bench-load lifecycle FRONT_URL NATS_URL STRIPE_URL EXPIRIES [SECONDS] [CONCURRENCY]")
             exit(2)
         }
         let front = arguments[1]
         let nats = arguments[2]
-        let seconds = arguments.count > 3 ? Double(arguments[3])! : 5
-        let concurrency = arguments.count > 4 ? Int(arguments[4])! : 32
+        let options = Array(arguments.dropFirst(lifecycle ? 5 : 3))
+        let seconds = options.count > 0 ? Double(options[0])! : 5
+        let concurrency = options.count > 1 ? Int(options[1])! : 32
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency)
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
-            try await run(client: client, front: front, nats: nats, seconds: seconds, concurrency: concurrency)
+            if lifecycle {
+                try await Lifecycle.run(client: client, front: front, nats: nats, stripe: arguments[3], expiries: Int(arguments[4])!,
+                                        seconds: seconds, concurrency: concurrency)
+            } else {
+                try await run(client: client, front: front, nats: nats, seconds: seconds, concurrency: concurrency)
+            }
         } catch {
             try? await client.shutdown()
             throw error
@@ -169,6 +178,8 @@ final class Tickets: Sendable {
     private let ids: Mutex<[String]>
     init(ids: [String]) { self.ids = Mutex(ids.reversed()) }
     func take() -> String? { ids.withLock { $0.popLast() } }
+    /// The id `take` would hand out last.
+    func takeLast() -> String? { ids.withLock { $0.isEmpty ? nil : $0.removeFirst() } }
 }
 
 struct HTTP: Sendable {
