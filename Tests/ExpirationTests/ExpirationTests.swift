@@ -1,6 +1,7 @@
 import Foundation
 @testable import Expiration
 import JetStream
+import SQLKit
 import TicketingCore
 import TicketingTesting
 import XCTVapor
@@ -91,6 +92,49 @@ final class ExpirationTests: XCTestCase {
             XCTAssertEqual(Set(bus.events(ExpirationCompleteEvent.self).map(\.orderId)), Set(soon))
             XCTAssertEqual(bus.events(ExpirationCompleteEvent.self).count, 5, "each once")
             try await assertEqual(try await Schedule.pendingCount(on: app.db), 1, "the later one still waits")
+        }
+    }
+
+    func testAHundredThousandPendingExpiriesDoNotDelayTheOnesDueNow() async throws {
+        try await withExpiration { app, bus in
+            let far = Date().addingTimeInterval(86_400).epochMilliseconds
+            try await app.writeTransactions.run(on: app.db) { tx in
+                for first in stride(from: 0, to: 100_000, by: 2_000) {
+                    let rows = (first..<first + 2_000).map { index in
+                        SQLGroupExpression([SQLBind("pending-\(index)"), SQLBind(far + Int64(index))])
+                    }
+                    try await tx.sql.raw("INSERT INTO expirations (order_id, due_ms) VALUES \(SQLList(rows))").run()
+                }
+            }
+            let due = Date().addingTimeInterval(0.5)
+            let soon = (0..<50).map { _ in UUID().uuidString.lowercased() }
+            try await bus.publish(soon.map { orderCreated($0, expiresAt: due) })
+            try await eventually(timeout: 3) { bus.events(ExpirationCompleteEvent.self).count == 50 }
+            XCTAssertLessThan(Date().timeIntervalSince(due), 1)
+            try await assertEqual(try await Schedule.pendingCount(on: app.db), 100_000)
+        }
+    }
+
+    func testTwoReplicasOnOneDatabaseFireEachExpiryOnce() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("expiration-\(UUID().uuidString).sqlite").path
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        var config = TestSupport.config(service: "expiration")
+        if !TestSupport.isPostgres { config.databaseURL = "sqlite://\(file)" }
+        let ids = (0..<400).map { _ in UUID().uuidString.lowercased() }
+        try await withExpiration(config: config) { first, firstBus in
+            try await withExpiration(config: config, keepingDatabase: true) { _, secondBus in
+                let due = Date().addingTimeInterval(0.3)
+                try await first.writeTransactions.run(on: first.db) { tx in
+                    for id in ids { try await Schedule.add(orderId: id, due: due, on: tx) }
+                }
+                try await eventually(timeout: 5) {
+                    firstBus.events(ExpirationCompleteEvent.self).count + secondBus.events(ExpirationCompleteEvent.self).count >= 400
+                }
+                try await Task.sleep(for: .milliseconds(500))
+                let fired = (firstBus.events(ExpirationCompleteEvent.self) + secondBus.events(ExpirationCompleteEvent.self)).map(\.orderId)
+                XCTAssertEqual(fired.count, 400, "no expiry fired by both replicas")
+                XCTAssertEqual(Set(fired), Set(ids))
+            }
         }
     }
 

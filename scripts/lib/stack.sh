@@ -81,8 +81,11 @@ stack_start() {
   export NATS_URL=${NATS_URL_OVERRIDE:-nats://127.0.0.1:$nats_port}
 
   stripe_port=${STACK_STRIPE_PORT:-$(free_port)}
+  # The emulator saves its whole store after every write, which slows it as the store grows: a benchmark that does not
+  # need its data across restarts sets STACK_STRIPE_STATE= (empty) to keep it in memory.
+  local state=${STACK_STRIPE_STATE-$data/localstripe.pickle}
   stack_spawn localstripe "$logs/localstripe.log" \
-    "$root/.venv/bin/python" "$root/scripts/lib/localstripe_loopback.py" --port "$stripe_port" --state "$data/localstripe.pickle"
+    "$root/.venv/bin/python" "$root/scripts/lib/localstripe_loopback.py" --port "$stripe_port" ${state:+--state "$state"}
   wait_tcp "$stripe_port" 30
   export STRIPE_API_BASE=http://127.0.0.1:$stripe_port
 
