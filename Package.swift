@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/fluent-sqlite-driver.git", from: "4.9.0"),
         .package(url: "https://github.com/vapor/fluent-postgres-driver.git", from: "2.14.0"),
         .package(url: "https://github.com/vapor/jwt.git", from: "5.2.0"),
+        .package(url: "https://github.com/vapor/leaf.git", from: "4.5.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
@@ -58,6 +59,11 @@ let package = Package(
         .target(name: "Orders", dependencies: ["TicketingCore"], swiftSettings: swiftSettings),
         .target(name: "Expiration", dependencies: ["TicketingCore"], swiftSettings: swiftSettings),
         .target(name: "Payments", dependencies: ["TicketingCore"], swiftSettings: swiftSettings),
+        .target(
+            name: "Web",
+            dependencies: ["TicketingCore", .product(name: "Leaf", package: "leaf")],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "ticketing",
             dependencies: [
@@ -67,6 +73,7 @@ let package = Package(
                 "Orders",
                 "Expiration",
                 "Payments",
+                "Web",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -114,6 +121,11 @@ let package = Package(
         .testTarget(
             name: "PaymentsTests",
             dependencies: ["Payments", "TicketingTesting", "JetStream"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WebTests",
+            dependencies: ["Web", "TicketingTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -7,8 +7,6 @@ public enum PaymentsService {
         app.migrations.add(CreateReplicatedOrder(), CreatePayment())
         try await app.useEvents(config, bus: bus, listeners: [OrderCreatedListener(), OrderCancelledListener()])
         try await app.prepareDatabase(config)
-        // A Stripe that cannot be reached should cost a buyer seconds, not the client's default ten per try.
-        app.http.client.configuration.timeout = .init(connect: .seconds(2), read: .seconds(15))
         let checkout = Checkout(
             stripe: StripeClient(client: app.client, base: config.stripeAPIBase, key: config.stripeKey),
             transactions: app.writeTransactions, logger: app.logger

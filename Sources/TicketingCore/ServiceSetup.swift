@@ -14,12 +14,15 @@ struct RequestIDMiddleware: AsyncMiddleware {
 extension Application {
     /// What every service shares: middleware (errors, request ids, session), the session key,
     /// the database, password hashing and the health routes. A service's own `configure` calls this first.
-    public func configureTicketingService(_ config: TicketingConfig) async throws {
+    /// The web front end has no database of its own and answers errors with pages rather than the JSON envelope.
+    public func configureTicketingService(
+        _ config: TicketingConfig, database: Bool = true, errors: any Middleware = ContractErrorMiddleware()
+    ) async throws {
         TicketingMetrics.bootstrap()
         middleware = .init()
         middleware.use(RequestIDMiddleware())
         middleware.use(RouteLoggingMiddleware(logLevel: .info))
-        middleware.use(ContractErrorMiddleware())
+        middleware.use(errors)
         middleware.use(CurrentUserMiddleware())
 
         await jwt.keys.add(hmac: HMACKey(from: config.jwtKey), digestAlgorithm: .sha256)
@@ -28,12 +31,16 @@ extension Application {
             secureCookie: config.secureCookies
         )
         passwords.use(.bcrypt(cost: config.bcryptCost))
+        // A dependency that cannot be reached should cost a visitor seconds, not the client's default ten per try.
+        http.client.configuration.timeout = .init(connect: .seconds(2), read: .seconds(15))
+        readinessChecks = []
+        try routes.register(collection: HealthController())
+        guard database else { return }
 
         let location = try DatabaseLocation(url: config.databaseURL)
         try useDatabase(location)
         writeTransactions = WriteTransactions(sqlite: location.isSQLite)
         readinessChecks = [.database]
-        try routes.register(collection: HealthController())
     }
 
     /// Runs the registered migrations. On SQLite it first switches to write-ahead logging (readers never wait for the

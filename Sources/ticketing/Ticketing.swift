@@ -4,6 +4,7 @@ import Expiration
 import Orders
 import Payments
 import Tickets
+import Web
 import Logging
 import TicketingCore
 import Vapor
@@ -18,7 +19,7 @@ struct Ticketing: AsyncParsableCommand {
 }
 
 enum ServiceName: String, ExpressibleByArgument, CaseIterable {
-    case auth, tickets, orders, expiration, payments
+    case auth, tickets, orders, expiration, payments, web
 
     /// Each service's port when `PORT` is not set.
     var defaultPort: Int {
@@ -28,6 +29,7 @@ enum ServiceName: String, ExpressibleByArgument, CaseIterable {
         case .orders: 4003
         case .expiration: 4004
         case .payments: 4005
+        case .web: 4000
         }
     }
 
@@ -38,6 +40,7 @@ enum ServiceName: String, ExpressibleByArgument, CaseIterable {
         case .orders: try await OrdersService.configure(app, config)
         case .expiration: try await ExpirationService.configure(app, config)
         case .payments: try await PaymentsService.configure(app, config)
+        case .web: try await WebService.configure(app, config)
         }
     }
 }

@@ -59,10 +59,11 @@ wait_tcp() {
 }
 
 # The services that exist, each with the path prefix the ingress routes to it (CONTRACT.md section 1).
-STACK_SERVICES=(auth tickets orders expiration payments)
-# The expiration service has no public route: it only consumes and publishes events.
+# The web front end takes every other path; the expiration service has no route: it only consumes and publishes events.
+STACK_SERVICES=(auth tickets orders expiration payments web)
 declare -A STACK_ROUTES=(
   [auth]='^/api/users(/|$)' [tickets]='^/api/tickets(/|$)' [orders]='^/api/orders(/|$)' [payments]='^/api/payments(/|$)'
+  [web]='/'
 )
 
 # stack_start DATA_DIR FRONT_PORT BIN_DIR: starts nats-server, the Stripe emulator, every service and nginx.
@@ -90,6 +91,11 @@ stack_start() {
   export STRIPE_API_BASE=http://127.0.0.1:$stripe_port
 
   export TICKETING_DATA_DIR=$data
+  # The web front end calls the API through a second, loopback-only door that keeps the visitor's address (which
+  # the public door has put in X-Real-IP), so that sign-in throttling still counts per visitor, not per web server.
+  local internal
+  internal=$(free_port)
+  export TICKETING_API_URL=http://127.0.0.1:$internal
   local service port
   for service in "${STACK_SERVICES[@]}"; do
     port=$(free_port)
@@ -101,14 +107,15 @@ stack_start() {
     wait_http "http://127.0.0.1:${!var}/healthz" 60 || { tail -n 30 "$logs/$service.log" >&2; return 1; }
   done
 
-  stack_nginx_config "$data/nginx" "$front" >"$data/nginx/nginx.conf"
+  stack_nginx_config "$data/nginx" "$front" "$internal" >"$data/nginx/nginx.conf"
   stack_spawn nginx "$logs/nginx.log" nginx -c "$data/nginx/nginx.conf" -p "$data/nginx" -e "$logs/nginx-error.log"
   wait_tcp "$front" 20
 }
 
-# The front door: the contract's path table; paths whose service does not exist yet answer the contract's 404.
+# The front door: the contract's path table. Without a web service, other paths answer the contract's JSON 404;
+# unknown /api/ paths always do.
 stack_nginx_config() {
-  local dir=$1 front=$2 service var
+  local dir=$1 front=$2 internal=$3 service var
   [[ $(id -u) -eq 0 ]] && echo "user root;"
   cat <<CONF
 daemon off;
@@ -130,26 +137,34 @@ CONF
     [[ -n ${STACK_ROUTES[$service]:-} ]] || continue
     echo "  upstream $service { server 127.0.0.1:${!var}; keepalive 32; }"
   done
+  stack_nginx_server "$front" '$remote_addr' web
+  stack_nginx_server "$internal" '$http_x_real_ip' ""
+  echo "}"
+}
+
+# stack_nginx_server PORT REAL_IP WITH_WEB: one server block of the routing table.
+stack_nginx_server() {
+  local port=$1 real_ip=$2 with_web=$3 service
   cat <<CONF
   server {
-    listen 127.0.0.1:$front;
+    listen 127.0.0.1:$port;
     proxy_http_version 1.1;
     proxy_set_header Connection "";
     proxy_set_header Host \$host;
-    proxy_set_header X-Real-IP \$remote_addr;
+    proxy_set_header X-Real-IP $real_ip;
     proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
     proxy_set_header X-Forwarded-Proto \$scheme;
     proxy_set_header X-Request-Id \$request_id;
 CONF
   for service in "${STACK_SERVICES[@]}"; do
-    [[ -z ${STACK_ROUTES[$service]:-} ]] || echo "    location ~ ${STACK_ROUTES[$service]} { proxy_pass http://$service; }"
+    [[ -n ${STACK_ROUTES[$service]:-} && ${STACK_ROUTES[$service]} != / ]] || continue
+    echo "    location ~ ${STACK_ROUTES[$service]} { proxy_pass http://$service; }"
   done
-  cat <<'CONF'
-    location / {
-      default_type application/json;
-      return 404 '{"errors":[{"message":"Not Found"}]}';
-    }
-  }
-}
-CONF
+  echo "    location /api/ { default_type application/json; return 404 '{\"errors\":[{\"message\":\"Not Found\"}]}'; }"
+  if [[ -n $with_web && -n ${STACK_ROUTES[web]:-} && " ${STACK_SERVICES[*]} " == *" web "* ]]; then
+    echo "    location / { proxy_pass http://web; }"
+  else
+    echo "    location / { default_type application/json; return 404 '{\"errors\":[{\"message\":\"Not Found\"}]}'; }"
+  fi
+  echo "  }"
 }

@@ -72,10 +72,13 @@ def test_repeated_failed_signins_are_refused_with_429(client, email):
 
 
 def test_unknown_paths_and_malformed_json_are_clean_errors(client):
-    for path in ("/api/users/nothing", "/api/nothing", "/no/such/page"):
+    for path in ("/api/users/nothing", "/api/nothing"):
         response = client.get(client.base + path)
         assert response.status_code == 404, path
         assert response.json() == {"errors": [{"message": "Not Found"}]}, path
+    # Every other path belongs to the web front end, whose 404 is a page.
+    page = client.get(client.base + "/no/such/page")
+    assert page.status_code == 404 and "text/html" in page.headers["Content-Type"] and "Page not found" in page.text
     bad = client.post(client.base + "/api/users/signup", data="{not json", headers={"Content-Type": "application/json"})
     assert bad.status_code == 400 and bad.json() == {"errors": [{"message": "Malformed JSON body"}]}
 

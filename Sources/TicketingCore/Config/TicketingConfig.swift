@@ -15,6 +15,11 @@ public struct TicketingConfig: Sendable {
     public var expirationWindowSeconds: Int
     public var stripeKey: String
     public var stripeAPIBase: String
+    /// The web front end's view of Stripe: the publishable key and where the browser loads Stripe.js from.
+    public var stripePublishableKey: String
+    public var stripeJSURL: String
+    /// Where the web front end sends its server-side API calls: the ingress, or the services behind it.
+    public var apiURL: String
     public var secureCookies: Bool
     public var sessionLifetimeSeconds: Int
     public var bcryptCost: Int
@@ -29,6 +34,9 @@ public struct TicketingConfig: Sendable {
         expirationWindowSeconds: Int = 900,
         stripeKey: String = "sk_test_local",
         stripeAPIBase: String = "http://127.0.0.1:8420",
+        stripePublishableKey: String = "pk_test_local",
+        stripeJSURL: String? = nil,
+        apiURL: String = "http://127.0.0.1:8080",
         secureCookies: Bool = false,
         sessionLifetimeSeconds: Int = 7 * 86_400,
         bcryptCost: Int = 12
@@ -42,6 +50,10 @@ public struct TicketingConfig: Sendable {
         self.expirationWindowSeconds = expirationWindowSeconds
         self.stripeKey = stripeKey
         self.stripeAPIBase = stripeAPIBase
+        self.stripePublishableKey = stripePublishableKey
+        // The local emulator serves a Stripe.js stand-in under this path; production points it at Stripe's own.
+        self.stripeJSURL = stripeJSURL ?? stripeAPIBase + "/js.stripe.com/v3/"
+        self.apiURL = apiURL
         self.secureCookies = secureCookies
         self.sessionLifetimeSeconds = sessionLifetimeSeconds
         self.bcryptCost = bcryptCost
@@ -81,6 +93,9 @@ public struct TicketingConfig: Sendable {
             expirationWindowSeconds: try integer("EXPIRATION_WINDOW_SECONDS", 900, range: 1...86_400 * 30),
             stripeKey: value("STRIPE_KEY") ?? "sk_test_local",
             stripeAPIBase: value("STRIPE_API_BASE") ?? "http://127.0.0.1:8420",
+            stripePublishableKey: value("STRIPE_PUBLISHABLE_KEY") ?? "pk_test_local",
+            stripeJSURL: value("STRIPE_JS_URL"),
+            apiURL: value("TICKETING_API_URL") ?? "http://127.0.0.1:\(value("TICKETING_PORT") ?? "8080")",
             secureCookies: ["1", "true", "yes"].contains(value("COOKIE_SECURE")?.lowercased() ?? "false"),
             sessionLifetimeSeconds: try integer("SESSION_LIFETIME_SECONDS", 7 * 86_400, range: 60...86_400 * 365),
             bcryptCost: try integer("BCRYPT_COST", 12, range: 4...31)

@@ -1,0 +1,90 @@
+import Foundation
+import TicketingCore
+
+/// The marketplace's API as the web front end calls it on a visitor's behalf: JSON in and out, with the visitor's
+/// session cookie, so every rule (and every error message) is the services' own.
+struct API: Sendable {
+    let client: any Client
+    let base: String
+
+    struct Reply: Sendable {
+        var status: HTTPResponseStatus
+        var body: ByteBuffer?
+        var setCookies: [String]
+
+        func decode<T: Decodable>(_ type: T.Type) throws -> T {
+            try JSONDecoder().decode(T.self, from: body.map { Data(buffer: $0) } ?? Data())
+        }
+
+        /// The contract's error envelope, as plain messages for the page.
+        var errors: [ErrorItem] {
+            (try? decode(ErrorEnvelope.self).errors) ?? [ErrorItem(message: "Something went wrong, please try again")]
+        }
+
+        var isSuccess: Bool { (200..<300).contains(status.code) }
+    }
+
+    /// A service that cannot be reached or answers 5xx: the page says so instead of failing obscurely.
+    struct Unavailable: Error {}
+
+    func send(_ method: HTTPMethod, _ path: String, as request: Request, json: (any Encodable & Sendable)? = nil) async throws -> Reply {
+        var outgoing = ClientRequest(method: method, url: URI(string: base + path))
+        if let session = request.cookies[SessionCookie.name]?.string {
+            outgoing.headers.add(name: .cookie, value: "\(SessionCookie.name)=\(session)")
+        }
+        outgoing.headers.add(name: .xRequestId, value: request.id)
+        // Who the visitor is, for the services' per-address limits; the ingress's internal door passes it on.
+        if let address = request.headers.first(name: "X-Real-IP") ?? request.remoteAddress?.ipAddress {
+            outgoing.headers.add(name: "X-Real-IP", value: address)
+        }
+        if let json {
+            outgoing.headers.contentType = .json
+            outgoing.body = ByteBuffer(data: try JSONEncoder().encode(json))
+        }
+        outgoing.timeout = .seconds(20)
+        let response: ClientResponse
+        do {
+            response = try await client.send(outgoing)
+        } catch {
+            request.logger.warning("API unreachable", metadata: ["path": "\(path)", "error": "\(error)"])
+            throw Unavailable()
+        }
+        if response.status.code >= 500 {
+            request.logger.warning("API failed", metadata: ["path": "\(path)", "status": "\(response.status.code)"])
+            throw Unavailable()
+        }
+        return Reply(status: response.status, body: response.body, setCookies: response.headers[.setCookie])
+    }
+}
+
+/// The contract's JSON shapes, as the pages read them.
+struct TicketJSON: Codable, Sendable {
+    var id: String
+    var title: String
+    var price: Decimal
+    var userId: String
+    var version: Int
+    var orderId: String?
+}
+
+struct OrderJSON: Codable, Sendable {
+    struct Ticket: Codable, Sendable {
+        var id: String
+        var title: String
+        var price: Decimal
+    }
+
+    var id: String
+    var userId: String
+    var status: String
+    var expiresAt: String
+    var version: Int
+    var ticket: Ticket
+}
+
+extension Decimal {
+    /// A price as a buyer reads it: `$20.00`.
+    var dollars: String {
+        "$" + formatted(.number.precision(.fractionLength(2)).grouping(.automatic).locale(Locale(identifier: "en_US")))
+    }
+}
