@@ -3,6 +3,8 @@
 
 STACK_PIDS=()
 STACK_NAMES=()
+STACK_LOGS=()
+STACK_COMMANDS=()
 
 # A TCP port on loopback that nothing listens on right now.
 free_port() {
@@ -16,6 +18,34 @@ stack_spawn() {
   "$@" >>"$log" 2>&1 &
   STACK_PIDS+=($!)
   STACK_NAMES+=("$name")
+  STACK_LOGS+=("$log")
+  STACK_COMMANDS+=("$(printf '%q ' "$@")")
+}
+
+# stack_index NAME: the position of a recorded child.
+stack_index() {
+  local i
+  for i in "${!STACK_NAMES[@]}"; do
+    [[ ${STACK_NAMES[i]} == "$1" ]] && { echo "$i"; return 0; }
+  done
+  echo "stack: no process named $1" >&2
+  return 1
+}
+
+# stack_kill NAME: kills one recorded child at once (SIGKILL), as a crash or a lost node would.
+stack_kill() {
+  local i
+  i=$(stack_index "$1")
+  kill -KILL "${STACK_PIDS[i]}" 2>/dev/null || true
+  wait "${STACK_PIDS[i]}" 2>/dev/null || true
+}
+
+# stack_restart NAME: starts a killed child again with its own command and log.
+stack_restart() {
+  local i
+  i=$(stack_index "$1")
+  eval "${STACK_COMMANDS[i]}" >>"${STACK_LOGS[i]}" 2>&1 &
+  STACK_PIDS[i]=$!
 }
 
 # Stops every recorded child: SIGTERM, up to 15 s to finish (services drain their work), then SIGKILL.
@@ -32,6 +62,8 @@ stack_stop() {
   done
   STACK_PIDS=()
   STACK_NAMES=()
+  STACK_LOGS=()
+  STACK_COMMANDS=()
 }
 
 # wait_http URL SECONDS: waits until URL answers 200.
@@ -115,7 +147,7 @@ stack_start() {
 # The front door: the contract's path table. Without a web service, other paths answer the contract's JSON 404;
 # unknown /api/ paths always do.
 stack_nginx_config() {
-  local dir=$1 front=$2 internal=$3 service var
+  local dir=$1 front=$2 internal=$3 service var port
   [[ $(id -u) -eq 0 ]] && echo "user root;"
   cat <<CONF
 daemon off;
@@ -135,7 +167,10 @@ CONF
   for service in "${STACK_SERVICES[@]}"; do
     var="STACK_PORT_$service"
     [[ -n ${STACK_ROUTES[$service]:-} ]] || continue
-    echo "  upstream $service { server 127.0.0.1:${!var}; keepalive 32; }"
+    # STACK_PORT_<service> may list several replicas' ports: nginx balances across them.
+    echo -n "  upstream $service {"
+    for port in ${!var}; do echo -n " server 127.0.0.1:$port max_fails=1 fail_timeout=2s;"; done
+    echo " keepalive 32; }"
   done
   stack_nginx_server "$front" '$remote_addr' web
   stack_nginx_server "$internal" '$http_x_real_ip' ""
@@ -155,6 +190,10 @@ stack_nginx_server() {
     proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
     proxy_set_header X-Forwarded-Proto \$scheme;
     proxy_set_header X-Request-Id \$request_id;
+    # A replica that dies mid-request, or a service with none left, is the contract's 503, not nginx's own page.
+    proxy_next_upstream error timeout;
+    error_page 502 504 =503 @unavailable;
+    location @unavailable { default_type application/json; return 503 '{"errors":[{"message":"Service unavailable"}]}'; }
 CONF
   for service in "${STACK_SERVICES[@]}"; do
     [[ -n ${STACK_ROUTES[$service]:-} && ${STACK_ROUTES[$service]} != / ]] || continue
@@ -167,4 +206,27 @@ CONF
     echo "    location / { default_type application/json; return 404 '{\"errors\":[{\"message\":\"Not Found\"}]}'; }"
   fi
   echo "  }"
+}
+
+# As root, PostgreSQL runs as the postgres user (setpriv executes it in place, so a spawned server's PID is its own).
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+as_postgres() {
+  if [[ $(id -u) -eq 0 ]]; then setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; else "$@"; fi
+}
+
+# stack_postgres DATA_DIR PORT: a throwaway PostgreSQL server (trust auth, loopback, no fsync) as a recorded child.
+stack_postgres() {
+  local dir=$1 port=$2
+  mkdir -p "$dir"
+  [[ $(id -u) -eq 0 ]] && chown postgres "$dir"
+  as_postgres "$pg_bin/initdb" -D "$dir/data" -U ticketing --auth=trust >/dev/null
+  local run=()
+  [[ $(id -u) -eq 0 ]] && run=(setpriv --reuid=postgres --regid=postgres --init-groups --)
+  stack_spawn postgres "$dir/server.log" "${run[@]}" "$pg_bin/postgres" -D "$dir/data" \
+    -c listen_addresses=127.0.0.1 -p "$port" -k "$dir" -c fsync=off -c max_connections=300
+  local deadline=$((SECONDS + 30))
+  until as_postgres "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$port"; do
+    ((SECONDS < deadline)) || { echo "stack: PostgreSQL did not start" >&2; return 1; }
+    sleep 0.2
+  done
 }
