@@ -44,7 +44,8 @@ stack_kill() {
 stack_restart() {
   local i
   i=$(stack_index "$1")
-  eval "${STACK_COMMANDS[i]}" >>"${STACK_LOGS[i]}" 2>&1 &
+  # exec: the recorded PID must be the process itself, not a shell around it, or stopping would miss it.
+  eval "exec ${STACK_COMMANDS[i]}" >>"${STACK_LOGS[i]}" 2>&1 &
   STACK_PIDS[i]=$!
 }
 
