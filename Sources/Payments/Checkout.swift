@@ -64,7 +64,7 @@ struct Checkout: Sendable {
     }
 
     private func charge(_ order: ReplicatedOrder, attempt: Int, token: String, on db: any Database) async throws -> String {
-        let key = "ticketing-order-\(order.id)-attempt-\(attempt)"
+        let key = Self.idempotencyKey(order.id, attempt)
         let metadata = ["order_id": order.id, "attempt": String(attempt)]
         let intent: StripeClient.PaymentIntent
         do {
@@ -118,7 +118,7 @@ struct Checkout: Sendable {
             try await finish(attempt.orderId, attempt: attempt.number, release: false, on: db)
             return nil
         }
-        let key = "ticketing-order-\(attempt.orderId)-attempt-\(attempt.number)"
+        let key = Self.idempotencyKey(attempt.orderId, attempt.number)
         do {
             let intent = try await stripe.paymentIntent(intentID)
             switch intent.status {
@@ -138,6 +138,12 @@ struct Checkout: Sendable {
         } catch {
             try await release(attempt.orderId, attempt: attempt.number, after: error, on: db)
         }
+    }
+
+    /// Stripe keeps the first answer to a key for a day: one key per order and attempt (and step, by suffix) means a
+    /// retried call gets that answer back instead of acting twice, and a new attempt after a decline is a new call.
+    static func idempotencyKey(_ orderId: String, _ attempt: Int) -> String {
+        "ticketing-order-\(orderId)-attempt-\(attempt)"
     }
 
     private struct PaymentPending: Error {
