@@ -1,14 +1,13 @@
 import Foundation
 import Logging
 import Metrics
-import Synchronization
 import TicketingCore
 
 /// Turns due rows of the schedule into `expiration:complete` events. It sleeps until the earliest due time (never
 /// longer than `longestNap`, so rows another replica added are seen soon), claims what is due in batches, and
 /// records the events in the outbox in the same transaction that removes the rows: an expiry is published
 /// once it is claimed, and claimed once.
-final class Scheduler: LifecycleHandler, Sendable {
+final class Scheduler: Sendable {
     static let longestNap = 0.2
     static let batchSize = 1_000
 
@@ -17,7 +16,6 @@ final class Scheduler: LifecycleHandler, Sendable {
     private let afterCommit: @Sendable () -> Void
     private let logger: Logger
     private let wakeSignal = WakeSignal()
-    private let task = Mutex<Task<Void, Never>?>(nil)
     private let lateness = Timer(label: "expiration_lateness_seconds", preferredDisplayUnit: .seconds)
     private let fired = Counter(label: "expirations_fired_total")
     private let pending = Gauge(label: "expirations_pending")
@@ -34,19 +32,7 @@ final class Scheduler: LifecycleHandler, Sendable {
         wakeSignal.signal()
     }
 
-    func didBootAsync(_ application: Application) async throws {
-        task.withLock { $0 = Task { await self.run() } }
-    }
-
-    func shutdownAsync(_ application: Application) async {
-        let running = task.withLock { task in
-            defer { task = nil }
-            return task
-        }
-        running?.cancel()
-        await running?.value
-    }
-
+    /// Fires expiries until the task is cancelled.
     func run() async {
         var backoff = Backoff(logger: logger, waiting: "expiration scheduler waiting for the database")
         var lastCount = Date.distantPast

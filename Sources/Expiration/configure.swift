@@ -12,6 +12,6 @@ public enum ExpirationService {
         )
         try await app.useEvents(config, bus: bus, listeners: [OrderCreatedListener(scheduler: scheduler)])
         try await app.prepareDatabase(config)
-        app.lifecycle.use(scheduler)
+        app.lifecycle.use(BackgroundTask { await scheduler.run() })
     }
 }

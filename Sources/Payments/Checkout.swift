@@ -150,9 +150,22 @@ struct Checkout: Sendable {
         var status: String
     }
 
+    /// Records a charge Stripe accepted. If the order was cancelled meanwhile (its expiry came first), the payment is
+    /// still recorded, and refunded, and the buyer hears that the order expired.
     private func record(_ orderId: String, intent: StripeClient.PaymentIntent, on db: any Database) async throws -> String {
-        try await transactions.run(on: db) { tx in try await Payments.record(orderId: orderId, stripeId: intent.id, on: tx) }
+        let (paymentID, expired) = try await transactions.run(on: db) { tx in
+            let paymentID = try await Payments.record(orderId: orderId, stripeId: intent.id, on: tx)
+            guard try await ReplicatedOrder.findForUpdate(orderId, on: tx)?.status == .cancelled else { return (paymentID, false) }
+            try await Refunds.schedule(orderId: orderId, on: tx)
+            return (paymentID, true)
+        }
+        if expired {
+            logger.warning("charged an order that expired meanwhile; refunding", metadata: ["order-id": "\(orderId)"])
+            throw AppError.badRequest("Order has expired")
+        }
+        return paymentID
     }
+
 
     private func finish(_ orderId: String, attempt: Int, release: Bool, on db: any Database) async throws {
         try await transactions.run(on: db) { tx in try await ChargeAttempt.finish(orderId, number: attempt, release: release, on: tx) }

@@ -34,9 +34,9 @@ struct OrderCancelledListener: Listener {
             RETURNING version
             """).first()
         if applied != nil {
-            if try await Payments.id(forOrder: event.id, on: context.db) != nil {
-                // A charge that raced the expiry: the buyer paid for an order that no longer holds the ticket.
-                context.logger.error("order cancelled after it was paid; refund needed", metadata: ["order-id": "\(event.id)"])
+            // A charge that raced the expiry: the buyer paid for an order that no longer holds the ticket.
+            if try await Refunds.schedule(orderId: event.id, on: context.db) {
+                context.logger.warning("order cancelled after it was paid; refunding", metadata: ["order-id": "\(event.id)"])
             }
             return .done
         }

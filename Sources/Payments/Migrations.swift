@@ -36,9 +36,16 @@ struct CreatePayment: AsyncMigration {
             .field("intent_id", .string)
             .field("lease_until_ms", .int64, .required)
             .create()
+        try await database.schema("refunds")
+            .field("order_id", .string, .identifier(auto: false))
+            .field("intent_id", .string, .required)
+            .field("refund_id", .string)
+            .field("created_at", .datetime, .required)
+            .create()
     }
 
     func revert(on database: any Database) async throws {
+        try await database.schema("refunds").delete()
         try await database.schema("charges").delete()
         try await database.schema("payments").delete()
     }

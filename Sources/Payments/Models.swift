@@ -50,6 +50,31 @@ enum Payments {
     }
 }
 
+/// Payments to give back: a charge that completed after its order had already been cancelled (the buyer paid in the
+/// last moments while the expiry was on its way). The ticket may be another buyer's by then, so the money goes back.
+enum Refunds {
+    /// Schedules the refund of the order's payment, if it has one, in the caller's transaction; once per order.
+    @discardableResult
+    static func schedule(orderId: String, on db: any Database) async throws -> Bool {
+        let row = try await db.sql.raw("""
+            INSERT INTO refunds (order_id, intent_id, created_at)
+            SELECT order_id, stripe_id, \(bind: Date()) FROM payments WHERE order_id = \(bind: orderId)
+            ON CONFLICT (order_id) DO NOTHING RETURNING order_id
+            """).first()
+        return row != nil
+    }
+
+    static func due(limit: Int, on db: any Database) async throws -> [(orderId: String, intentID: String)] {
+        try await db.sql.raw("""
+            SELECT order_id, intent_id FROM refunds WHERE refund_id IS NULL ORDER BY created_at LIMIT \(unsafeRaw: String(limit))
+            """).all().map { (try $0.decode(column: "order_id", as: String.self), try $0.decode(column: "intent_id", as: String.self)) }
+    }
+
+    static func done(orderId: String, refundID: String, on db: any Database) async throws {
+        try await db.sql.raw("UPDATE refunds SET refund_id = \(bind: refundID) WHERE order_id = \(bind: orderId)").run()
+    }
+}
+
 /// Where the charge of an order stands. `charging` is held by one request (or the reconciler) until its lease
 /// ends; a lease that ends unsettled means its holder died or lost Stripe, and whoever comes next settles it
 /// from Stripe's record of the PaymentIntent before charging anything again.

@@ -1,45 +1,46 @@
 import Foundation
 import Logging
-import Synchronization
 import TicketingCore
 
 /// Settles charge attempts left unsettled by a request that died or lost Stripe, so a charge Stripe accepted is
-/// recorded (and `payment:created` published) even if the buyer never comes back. Runs at start and then every
-/// `interval` seconds; the lease in `charges` keeps it and live requests from settling one attempt twice.
-final class Reconciler: LifecycleHandler, Sendable {
+/// recorded (and `payment:created` published) even if the buyer never comes back; and gives back charges whose order
+/// expired first. Runs at start and then every `interval` seconds; the lease in `charges` keeps it and live requests
+/// from settling one attempt twice.
+final class Reconciler: Sendable {
     let checkout: Checkout
     let database: @Sendable () -> any Database
     let interval: Double
-    private let task = Mutex<Task<Void, Never>?>(nil)
 
-    init(checkout: Checkout, database: @escaping @Sendable () -> any Database, interval: Double = 15) {
+    init(checkout: Checkout, database: @escaping @Sendable () -> any Database, interval: Double = 5) {
         self.checkout = checkout
         self.database = database
         self.interval = interval
     }
 
-    func didBootAsync(_ application: Application) async throws {
-        task.withLock { $0 = Task { await self.run() } }
-    }
-
-    func shutdownAsync(_ application: Application) async {
-        let running = task.withLock { task in
-            defer { task = nil }
-            return task
-        }
-        running?.cancel()
-        await running?.value
-    }
-
-    private func run() async {
+    /// Reconciles until the task is cancelled.
+    func run() async {
         while !Task.isCancelled {
             do {
                 try await reconcileOnce()
+                try await refundDue()
             } catch {
                 checkout.logger.warning("reconciling payments failed; will retry", metadata: ["error": "\(error)"])
             }
             try? await Task.sleep(for: .milliseconds(Int(interval * 1_000)))
         }
+    }
+
+    /// Gives back what `Refunds` holds, under one idempotency key per order, so a retry never refunds twice.
+    @discardableResult
+    func refundDue() async throws -> Int {
+        var refunded = 0
+        for due in try await Refunds.due(limit: 100, on: database()) {
+            let refund = try await checkout.stripe.refund(due.intentID, metadata: ["order_id": due.orderId],
+                                                 idempotencyKey: "ticketing-refund-\(due.orderId)")
+            try await checkout.transactions.run(on: database()) { tx in try await Refunds.done(orderId: due.orderId, refundID: refund.id, on: tx) }
+            refunded += 1
+        }
+        return refunded
     }
 
     /// Settles every attempt whose lease has ended; returns how many it took on.

@@ -60,6 +60,14 @@ struct StripeClient: Sendable {
         try await post("/v1/payment_intents/\(intentID)/cancel", [:], idempotencyKey: idempotencyKey)
     }
 
+    struct Refund: Decodable, Sendable {
+        var id: String
+    }
+
+    func refund(_ intentID: String, metadata: [String: String], idempotencyKey: String) async throws -> Refund {
+        try await post("/v1/refunds", ["payment_intent": intentID] + Self.metadata(metadata), idempotencyKey: idempotencyKey)
+    }
+
     func paymentIntent(_ intentID: String) async throws -> PaymentIntent {
         try await send(ClientRequest(method: .GET, url: URI(string: base + "/v1/payment_intents/\(intentID)"), headers: headers()))
     }

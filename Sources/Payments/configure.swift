@@ -11,7 +11,8 @@ public enum PaymentsService {
             stripe: StripeClient(client: app.client, base: config.stripeAPIBase, key: config.stripeKey),
             transactions: app.writeTransactions, logger: app.logger
         )
-        app.lifecycle.use(Reconciler(checkout: checkout, database: { [unowned app] in app.db }))
+        let reconciler = Reconciler(checkout: checkout, database: { [unowned app] in app.db })
+        app.lifecycle.use(BackgroundTask { await reconciler.run() })
         try app.register(collection: PaymentController(checkout: checkout))
     }
 }

@@ -9,7 +9,7 @@ public final class NATSServer: @unchecked Sendable {
     // Touched only from the test that owns it.
     public let port: Int
     public let storeDirectory: URL
-    private var process: Process?
+    private let process = TestProcess()
 
     public var url: String { "nats://127.0.0.1:\(port)" }
 
@@ -20,19 +20,41 @@ public final class NATSServer: @unchecked Sendable {
     }
 
     public func start() throws {
-        let process = Process()
         // Found on PATH, as the scripts find it (Debian installs it in /usr/sbin).
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["nats-server", "-js", "-sd", storeDirectory.path, "-a", "127.0.0.1", "-p", "\(port)"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        self.process = process
-        try waitUntilListening(port: port, timeout: 10)
+        try process.start(
+            URL(fileURLWithPath: "/usr/bin/env"),
+            ["nats-server", "-js", "-sd", storeDirectory.path, "-a", "127.0.0.1", "-p", "\(port)"],
+            listeningOn: port, timeout: 10
+        )
     }
 
     /// Stops the server the way a crash or a pod eviction would look to clients: the connection drops.
     public func stop() {
+        process.stop()
+    }
+
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(at: storeDirectory)
+    }
+}
+
+/// A server process a test starts and stops; it is stopped when the owner is released.
+final class TestProcess {
+    private var process: Process?
+
+    func start(_ executable: URL, _ arguments: [String], listeningOn port: Int, timeout: TimeInterval) throws {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+        try waitUntilListening(port: port, timeout: timeout)
+    }
+
+    func stop() {
         guard let process, process.isRunning else { return }
         process.terminate()
         process.waitUntilExit()
@@ -41,7 +63,6 @@ public final class NATSServer: @unchecked Sendable {
 
     deinit {
         stop()
-        try? FileManager.default.removeItem(at: storeDirectory)
     }
 }
 
@@ -61,7 +82,7 @@ public func freePort() throws -> Int {
     return Int(UInt16(bigEndian: address.sin_port))
 }
 
-func waitUntilListening(port: Int, timeout: TimeInterval) throws {
+private func waitUntilListening(port: Int, timeout: TimeInterval) throws {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -5,7 +5,7 @@ import Foundation
 public final class StripeEmulator: @unchecked Sendable {
     // Touched only from the test that owns it.
     public let port: Int
-    private var process: Process?
+    private let process = TestProcess()
 
     public var baseURL: String { "http://127.0.0.1:\(port)" }
 
@@ -15,24 +15,14 @@ public final class StripeEmulator: @unchecked Sendable {
 
     public func start() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let process = Process()
-        process.executableURL = root.appendingPathComponent(".venv/bin/python")
-        process.arguments = [root.appendingPathComponent("scripts/lib/localstripe_loopback.py").path, "--port", "\(port)"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        self.process = process
-        try waitUntilListening(port: port, timeout: 30)
+        try process.start(
+            root.appendingPathComponent(".venv/bin/python"),
+            [root.appendingPathComponent("scripts/lib/localstripe_loopback.py").path, "--port", "\(port)"],
+            listeningOn: port, timeout: 30
+        )
     }
 
     public func stop() {
-        guard let process, process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
-        self.process = nil
-    }
-
-    deinit {
-        stop()
+        process.stop()
     }
 }

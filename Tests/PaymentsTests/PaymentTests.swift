@@ -267,6 +267,32 @@ final class PaymentRecoveryTests: PaymentTestCase {
     }
 }
 
+final class PaymentRefundTests: PaymentTestCase {
+    func testAPaymentWhoseOrderWasCancelledAfterwardsIsRefundedOnce() async throws {
+        try await withPayments { app, bus in
+            let buyer = try await TestClient.signedIn(app)
+            let orderId = try await order(app, bus, for: buyer, cents: 9_595)
+            let paid = try await pay(buyer, orderId)
+            XCTAssertEqual(paid.status, .created, paid.body.string)
+            // The expiry reached the orders service before the payment did: the order is cancelled.
+            let cancelled = OrderCancelledEvent(id: orderId, version: 1, ticket: .init(id: "t"))
+            try await bus.publish([OutgoingMessage(subject: Subject.orderCancelled.rawValue, id: UUID().uuidString, data: try cancelled.encoded())])
+            try await eventually { try await Refunds.due(limit: 10, on: app.db).map(\.orderId) == [orderId] }
+
+            let reconciler = Reconciler(checkout: Checkout(
+                stripe: StripeClient(client: app.client, base: Self.stripe.baseURL, key: "sk_test_local"),
+                transactions: app.writeTransactions, logger: app.logger
+            ), database: { app.db })
+            try await assertEqual(try await reconciler.refundDue(), 1)
+            try await assertEqual(try await reconciler.refundDue(), 0, "refunded once")
+            let refunded = try await charges(app, cents: 9_595).first
+            let charge = try XCTUnwrap(refunded)
+            XCTAssertEqual(charge["refunded"] as? Bool, true, "\(charge)")
+            XCTAssertEqual(charge["amount_refunded"] as? Int, 9_595)
+        }
+    }
+}
+
 final class PaymentListenerTests: PaymentTestCase {
     func testCancellationsApplyInVersionOrderAndDuplicatesChangeNothing() async throws {
         try await withPayments { app, bus in
