@@ -7,7 +7,9 @@ WORKDIR /build
 # Dependencies first, so a change to the sources alone does not fetch and build them again.
 COPY Package.swift ./
 RUN swift package resolve
+# Every target the manifest names must be present, test targets included, though only the binary is built.
 COPY Sources ./Sources
+COPY Tests ./Tests
 RUN swift build -c release --product ticketing --static-swift-stdlib \
  && install -D "$(swift build -c release --show-bin-path)/ticketing" /out/ticketing \
  && strip /out/ticketing
