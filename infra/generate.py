@@ -240,6 +240,7 @@ def config(cookie_secure):
         # The web front end calls the API through the ingress controller inside the cluster.
         "TICKETING_API_URL": "http://ingress-nginx-controller.ingress-nginx.svc.cluster.local",
         "LOG_LEVEL": "info",
+        "LOG_FORMAT": "json",
     }}
 
 

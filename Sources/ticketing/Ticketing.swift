@@ -97,8 +97,10 @@ struct Migrate: AsyncParsableCommand {
 func makeApplication(_ service: ServiceName) async throws -> Application {
     var environment = try Environment.detect(arguments: ["ticketing"])
     try LoggingSystem.bootstrap(from: &environment) { level in
-        { label in
-            var handler = StreamLogHandler.standardError(label: label)
+        // Plain lines for people by default; JSON lines (LOG_FORMAT=json, as the manifests set) for log collectors.
+        let json = ProcessInfo.processInfo.environment["LOG_FORMAT"] == "json"
+        return { label in
+            var handler: any LogHandler = json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             handler[metadataKey: "service"] = .string(service.rawValue)
             return handler
