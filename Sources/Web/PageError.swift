@@ -33,8 +33,7 @@ struct PageErrorMiddleware: AsyncMiddleware {
                 page = .broken
             }
             let view = try await request.view.render("error", Pages.context(request, ["title": page.title, "message": page.message]))
-            let response = try await view.encodeResponse(status: page.status, for: request)
-            return response
+            return try await view.encodeResponse(status: page.status, for: request)
         }
     }
 }

@@ -57,6 +57,13 @@ struct Pages: RouteCollection, Sendable {
         return response
     }
 
+    /// The `:id` of the path, which goes into API paths: only the characters an id has.
+    private func pathID(_ request: Request) throws -> String {
+        let id = try request.parameters.require("id")
+        guard !id.isEmpty, id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else { throw PageError.notFound }
+        return id
+    }
+
     /// Pages for signed-in visitors send others to sign in, and back here afterwards.
     private func requireSignIn(_ request: Request) -> Response? {
         guard request.currentUser == nil else { return nil }
@@ -204,8 +211,7 @@ struct Pages: RouteCollection, Sendable {
     }
 
     private func ticketPage(_ request: Request, errors: [ErrorItem] = [], status: HTTPResponseStatus = .ok) async throws -> Response {
-        let id = try request.parameters.require("id")
-        guard id.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" }) else { throw PageError.notFound }
+        let id = try pathID(request)
         let reply = try await api.send(.GET, "/api/tickets/\(id)", as: request)
         guard reply.isSuccess else { throw PageError.notFound }
         let ticket = try reply.decode(TicketJSON.self)
@@ -223,7 +229,7 @@ struct Pages: RouteCollection, Sendable {
     @Sendable
     func purchase(_ request: Request) async throws -> Response {
         if let signIn = requireSignIn(request) { return signIn }
-        let id = try request.parameters.require("id")
+        let id = try pathID(request)
         struct NewOrder: Encodable, Sendable {
             var ticketId: String
         }
@@ -282,8 +288,7 @@ struct Pages: RouteCollection, Sendable {
 
     private func orderPage(_ request: Request, errors: [ErrorItem] = [], status: HTTPResponseStatus = .ok) async throws -> Response {
         if let signIn = requireSignIn(request) { return signIn }
-        let id = try request.parameters.require("id")
-        guard id.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" }) else { throw PageError.notFound }
+        let id = try pathID(request)
         let reply = try await api.send(.GET, "/api/orders/\(id)", as: request)
         // Someone else's order is as good as absent.
         guard reply.isSuccess else { throw PageError.notFound }
@@ -309,7 +314,7 @@ struct Pages: RouteCollection, Sendable {
     @Sendable
     func pay(_ request: Request) async throws -> Response {
         if let signIn = requireSignIn(request) { return signIn }
-        let id = try request.parameters.require("id")
+        let id = try pathID(request)
         struct NewPayment: Encodable, Sendable {
             var token: String
             var orderId: String
