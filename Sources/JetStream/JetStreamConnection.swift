@@ -257,7 +257,7 @@ public final class JetStreamConnection: @unchecked Sendable {
                             js_PullSubscribe(&subscription, context, subject, durable, nil, &options, &errorCode),
                             errorCode
                         )
-                        return SubscriptionHandle(subscription!)
+                        return SubscriptionHandle(subscription!, connection: self)
                     }
                 }
             }
@@ -271,6 +271,7 @@ public final class JetStreamConnection: @unchecked Sendable {
     }
 
     /// Flushes what is buffered, closes the connection and stops the threads. Safe to call more than once.
+    /// The C objects are freed later, in `deinit`.
     public func close() async {
         let alreadyClosed = closed.withLock { closed in
             defer { closed = true }
@@ -282,6 +283,11 @@ public final class JetStreamConnection: @unchecked Sendable {
             natsConnection_Close(connection)
         }
         try? await pool.shutdownGracefully()
+    }
+
+    /// The C objects are freed only when nothing refers to them any more: subscriptions and the messages fetched
+    /// through them keep this object alive, so no message or subscription outlives the connection it points into.
+    deinit {
         jsCtx_Destroy(asyncContext)
         jsCtx_Destroy(context)
         natsConnection_Destroy(connection)
@@ -304,13 +310,15 @@ final class PublishTracker: Sendable {
     var firstFailure: String? { failure.withLock { $0 } }
 }
 
-/// The C subscription, destroyed once nothing refers to it.
+/// The C subscription, destroyed once nothing refers to it; it keeps its connection alive until then.
 final class SubscriptionHandle: @unchecked Sendable {
     // Used only through libnats calls that lock internally; destroyed once in deinit.
     let pointer: OpaquePointer
+    let connection: JetStreamConnection
 
-    init(_ pointer: OpaquePointer) {
+    init(_ pointer: OpaquePointer, connection: JetStreamConnection) {
         self.pointer = pointer
+        self.connection = connection
     }
 
     deinit {

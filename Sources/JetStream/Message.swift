@@ -6,12 +6,15 @@ import Foundation
 public final class JetStreamMessage: @unchecked Sendable {
     // The C message is immutable after fetch and libnats's ack calls are thread-safe; this class only keeps it alive.
     private let message: OpaquePointer
+    /// Acknowledging goes through the subscription, so it must outlive the message.
+    private let subscription: SubscriptionHandle
     public let subject: String
     /// The publisher's `Nats-Msg-Id`, the event id; nil only for messages published without one.
     public let messageID: String?
 
-    init(taking message: OpaquePointer) {
+    init(taking message: OpaquePointer, from subscription: SubscriptionHandle) {
         self.message = message
+        self.subscription = subscription
         subject = String(cString: natsMsg_GetSubject(message))
         var value: UnsafePointer<CChar>?
         messageID = natsMsgHeader_Get(message, "Nats-Msg-Id", &value) == NATS_OK ? value.map { String(cString: $0) } : nil

@@ -24,7 +24,7 @@ public final class PullSubscription: Sendable {
             messages.reserveCapacity(Int(list.Count))
             for index in 0..<Int(list.Count) {
                 if let message = list.Msgs[index] {
-                    messages.append(JetStreamMessage(taking: message))
+                    messages.append(JetStreamMessage(taking: message, from: handle))
                     // Ownership moved to the Swift message; the list must not destroy it.
                     list.Msgs[index] = nil
                 }
