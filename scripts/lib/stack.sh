@@ -103,32 +103,19 @@ declare -A STACK_ROUTES=(
 # Exports NATS_URL, STRIPE_API_BASE and the service ports (STACK_PORT_<service>) for the caller.
 # STACK_STRIPE_PORT, if set, is the emulator's port (else a free one).
 stack_start() {
-  local data=$1 front=$2 bin=$3 root
-  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-  mkdir -p "$data/logs" "$data/nats" "$data/nginx"
+  local data=$1 front=$2 bin=$3
+  mkdir -p "$data/logs" "$data/nats"
   local logs=$data/logs
 
-  local nats_port stripe_port
+  local nats_port
   nats_port=$(free_port)
   stack_spawn nats-server "$logs/nats.log" nats-server -js -sd "$data/nats" -a 127.0.0.1 -p "$nats_port" -n ticketing-dev
   wait_tcp "$nats_port" 20
   export NATS_URL=${NATS_URL_OVERRIDE:-nats://127.0.0.1:$nats_port}
 
-  stripe_port=${STACK_STRIPE_PORT:-$(free_port)}
-  # The emulator saves its whole store after every write, which slows it as the store grows: a benchmark that does not
-  # need its data across restarts sets STACK_STRIPE_STATE= (empty) to keep it in memory.
-  local state=${STACK_STRIPE_STATE-$data/localstripe.pickle}
-  stack_spawn localstripe "$logs/localstripe.log" \
-    "$root/.venv/bin/python" "$root/scripts/lib/localstripe_loopback.py" --port "$stripe_port" ${state:+--state "$state"}
-  wait_tcp "$stripe_port" 30
-  export STRIPE_API_BASE=http://127.0.0.1:$stripe_port
-
+  stack_stripe "$data"
   export TICKETING_DATA_DIR=$data
-  # The web front end calls the API through a second, loopback-only door that keeps the visitor's address (which
-  # the public door has put in X-Real-IP), so that sign-in throttling still counts per visitor, not per web server.
-  local internal
-  internal=$(free_port)
-  export TICKETING_API_URL=http://127.0.0.1:$internal
+  stack_internal_door
   local service port
   for service in "${STACK_SERVICES[@]}"; do
     port=$(free_port)
@@ -140,8 +127,37 @@ stack_start() {
     wait_http "http://127.0.0.1:${!var}/healthz" 60 || { tail -n 30 "$logs/$service.log" >&2; return 1; }
   done
 
-  stack_nginx_config "$data/nginx" "$front" "$internal" >"$data/nginx/nginx.conf"
-  stack_spawn nginx "$logs/nginx.log" nginx -c "$data/nginx/nginx.conf" -p "$data/nginx" -e "$logs/nginx-error.log"
+  stack_front "$data" "$front"
+}
+
+# stack_stripe DATA_DIR: starts the Stripe emulator on STACK_STRIPE_PORT (else a free port); exports STRIPE_API_BASE.
+# The emulator saves its whole store after every write, which slows it as the store grows: a run that does not need
+# its data across restarts sets STACK_STRIPE_STATE= (empty) to keep it in memory.
+stack_stripe() {
+  local data=$1 root port state
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+  port=${STACK_STRIPE_PORT:-$(free_port)}
+  state=${STACK_STRIPE_STATE-$data/localstripe.pickle}
+  stack_spawn localstripe "$data/logs/localstripe.log" \
+    "$root/.venv/bin/python" "$root/scripts/lib/localstripe_loopback.py" --port "$port" ${state:+--state "$state"}
+  wait_tcp "$port" 30
+  export STRIPE_API_BASE=http://127.0.0.1:$port
+}
+
+# The web front end calls the API through a second, loopback-only door that keeps the visitor's address (which
+# the public door has put in X-Real-IP), so that sign-in throttling still counts per visitor, not per web server.
+# Call before starting the services: it exports the door's address as TICKETING_API_URL.
+stack_internal_door() {
+  STACK_INTERNAL_PORT=$(free_port)
+  export TICKETING_API_URL=http://127.0.0.1:$STACK_INTERNAL_PORT
+}
+
+# stack_front DATA_DIR FRONT_PORT: nginx with both doors, routing to the STACK_PORT_<service> ports.
+stack_front() {
+  local data=$1 front=$2
+  mkdir -p "$data/nginx"
+  stack_nginx_config "$data/nginx" "$front" "$STACK_INTERNAL_PORT" >"$data/nginx/nginx.conf"
+  stack_spawn nginx "$data/logs/nginx.log" nginx -c "$data/nginx/nginx.conf" -p "$data/nginx" -e "$data/logs/nginx-error.log"
   wait_tcp "$front" 20
 }
 
