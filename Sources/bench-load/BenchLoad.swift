@@ -58,21 +58,29 @@ struct BenchLoad {
         let last = tickets.take()!
         try await Self.waitUntil(timeout: 60) { (try? await http.send(.POST, "/api/orders", cookie: buyer, body: order(last), expect: 201)) != nil }
 
+        var cpu = CPUUsage.now()
         let baseline = try await Load.run(seconds: seconds, concurrency: concurrency) { _ in
             try await http.send(.GET, "/api/users/currentuser", expect: 200)
         }
         report(baseline.line("GET /api/users/currentuser (baseline)"))
+        report(CPUUsage.now().line(since: cpu, requests: baseline.latencies.count))
 
+        cpu = CPUUsage.now()
         let listing = try await Load.run(seconds: seconds, concurrency: concurrency) { _ in
             try await http.send(.GET, "/api/tickets?limit=20", expect: 200)
         }
         report(listing.line("GET /api/tickets?limit=20") + baseline.ratio(listing))
+        report(CPUUsage.now().line(since: cpu, requests: listing.latencies.count))
 
+        cpu = CPUUsage.now()
         let ordering = try await Load.run(seconds: seconds, concurrency: concurrency) { _ in
             guard let ticket = tickets.take() else { throw Exhausted() }
             return try await http.send(.POST, "/api/orders", cookie: buyer, body: order(ticket), expect: 201)
         }
         report(ordering.line("POST /api/orders") + baseline.ratio(ordering))
+        // The events an order sets off are still being applied when the last response returns: wait for them to settle.
+        try await Task.sleep(for: .seconds(2))
+        report(CPUUsage.now().line(since: cpu, requests: ordering.latencies.count))
 
         try await propagation(http: http, buyer: buyer, tickets: tickets, nats: nats, rate: 100, count: 1_000)
     }

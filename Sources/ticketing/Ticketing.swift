@@ -6,11 +6,23 @@ import Payments
 import Tickets
 import Web
 import Logging
+import NIOCore
+import NIOPosix
 import TicketingCore
 import Vapor
 
-/// The one binary: every service, chosen by argument, so a deployment ships a single image.
 @main
+enum Entrypoint {
+    static func main() async {
+        // Async code then runs on the event loops themselves instead of hopping between them and Swift's own
+        // threads on every await: on a 2-core machine shared by every service, those hops are much of the cost.
+        // It must come before any other async work, hence here.
+        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        await Ticketing.main()
+    }
+}
+
+/// The one binary: every service, chosen by argument, so a deployment ships a single image.
 struct Ticketing: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The Ticketing marketplace services.",

@@ -157,4 +157,30 @@ final class SessionTests: AuthTestCase {
             }
         }
     }
+
+    /// A verified cookie is remembered, but only until its token expires.
+    func testARememberedSessionStillEndsWhenItsTokenExpires() async throws {
+        try await withAuth { app in
+            let cookie = try await sessionCookie(id: "user-2", lifetime: 2, issuedAt: Date())
+            for _ in 0..<3 {
+                let current = try await currentUser(app, cookie: cookie)
+                XCTAssertEqual(current?["id"] as? String, "user-2")
+            }
+            try await Task.sleep(for: .seconds(3))
+            let current = try await currentUser(app, cookie: cookie)
+            XCTAssertNil(current)
+        }
+    }
+
+    func testTheSessionCookieIsFoundAmongOtherCookies() async throws {
+        try await withAuth { app in
+            let cookie = try await sessionCookie(id: "user-3")
+            for header in ["theme=dark; \(cookie)", "\(cookie);lang=en", "sessionx=1; \(cookie)"] {
+                let current = try await currentUser(app, cookie: header)
+                XCTAssertEqual(current?["id"] as? String, "user-3", header)
+            }
+            let empty = try await currentUser(app, cookie: "session=; theme=dark")
+            XCTAssertNil(empty)
+        }
+    }
 }

@@ -48,6 +48,13 @@ final class EventPayloadTests: XCTestCase {
         XCTAssertEqual(String(decoding: try JSONEncoder().encode([Money(cents: 1)]), as: UTF8.self), "[0.01]")
     }
 
+    func testMoneyIsWrittenAsTheTwoDecimalAmountAndReadBackToTheSameCents() throws {
+        let written = [Money(cents: 2000), Money(cents: 1250), Money(cents: 999), Money(cents: 10), Money(cents: 123_456_789_012)]
+        XCTAssertEqual(String(decoding: try JSONEncoder().encode(written), as: UTF8.self), "[20,12.5,9.99,0.1,1234567890.12]")
+        let every = (0..<20_000).map { Money(cents: Int64($0)) } + (0..<2_000).map { _ in Money(cents: .random(in: 0..<(1 << 50))) }
+        XCTAssertEqual(try JSONDecoder().decode([Money].self, from: JSONEncoder().encode(every)), every)
+    }
+
     func testTimestampsAreISO8601WithMillisecondsInUTC() {
         let date = Date(timeIntervalSince1970: 1_795_400_100.25)
         XCTAssertEqual(ISOTimestamp.string(date), "2026-11-23T02:15:00.250Z")
@@ -146,9 +153,14 @@ final class EventFlowTests: XCTestCase {
             XCTAssertEqual(results, [.applied, .failed, .applied])
             XCTAssertEqual([good.settlements, poison.settlements, other.settlements], [["ack"], ["nak"], ["ack"]])
 
-            let clean = [FakeDelivery(id: "e-4", data: #"{"orderId":"good-4"}"#), FakeDelivery(id: "e-1", data: #"{"orderId":"good-1"}"#)]
+            // Redelivered within one batch as well as across batches: still applied once.
+            let clean = [
+                FakeDelivery(id: "e-4", data: #"{"orderId":"good-4"}"#), FakeDelivery(id: "e-1", data: #"{"orderId":"good-1"}"#),
+                FakeDelivery(id: "e-4", data: #"{"orderId":"good-4"}"#),
+            ]
             let second = await runner.process(batch: clean, db: app.db, logger: app.logger)
-            XCTAssertEqual(second, [.applied, .duplicate])
+            XCTAssertEqual(second, [.applied, .duplicate, .duplicate])
+            XCTAssertEqual(clean.map(\.settlements), [["ack"], ["ack"], ["ack"]])
             let applied = try await EventFixture.applied(app)
             XCTAssertEqual(applied, ["good-1", "good-3", "good-4"])
         }

@@ -19,13 +19,21 @@ public struct ListenerContext: Sendable {
     public let db: any Database
     public let eventID: String
     public let deliveryCount: Int
-    public let logger: Logger
+    private let baseLogger: Logger
+
+    /// Labelled with the event's id and subject. Built when used: setting metadata formats it, and most events
+    /// log nothing.
+    public var logger: Logger {
+        var logger = baseLogger
+        logger[metadataKey: "event-id"] = .string(eventID)
+        return logger
+    }
 
     public init(db: any Database, eventID: String, deliveryCount: Int = 1, logger: Logger) {
         self.db = db
         self.eventID = eventID
         self.deliveryCount = deliveryCount
-        self.logger = logger
+        baseLogger = logger
     }
 }
 
@@ -63,6 +71,7 @@ struct ListenerRunner: Sendable {
     let policy: ListenerPolicy
     let transactions: WriteTransactions
     let handle: @Sendable (Data, ListenerContext) async throws -> ListenerOutcome
+    private let counters: (applied: Counter, duplicate: Counter)
 
     init<L: Listener>(_ listener: L, policy: ListenerPolicy, transactions: WriteTransactions) {
         subject = L.Payload.subject
@@ -76,6 +85,7 @@ struct ListenerRunner: Sendable {
             maxDeliver: -1,
             maxAckPending: policy.maxAckPending
         )
+        counters = (Self.counter(subject, "applied"), Self.counter(subject, "duplicate"))
         handle = { data, context in
             try await listener.onMessage(JSONDecoder().decode(L.Payload.self, from: data), context: context)
         }
@@ -90,17 +100,24 @@ struct ListenerRunner: Sendable {
     /// Applies one event inside the caller's transaction: false when the inbox shows it was applied before.
     /// An early event throws `RetryLater`, so the transaction, its inbox row included, is rolled back.
     private func apply(_ message: any DeliveredMessage, on tx: any Database, logger: Logger) async throws -> Bool {
-        let eventID = message.messageID ?? "unidentified"
-        guard try await Inbox.claim(eventID, subject: subject, on: tx) else { return false }
-        let context = ListenerContext(db: tx, eventID: eventID, deliveryCount: message.deliveryCount, logger: eventLogger(logger, eventID))
-        if try await handle(message.data, context) == .retryLater { throw RetryLater() }
+        guard try await Inbox.claim([Self.eventID(message)], subject: subject, on: tx).isEmpty == false else { return false }
+        try await applyClaimed(message, on: tx, logger: logger)
         return true
+    }
+
+    /// Runs the handler for an event whose inbox row the transaction has just written.
+    private func applyClaimed(_ message: any DeliveredMessage, on tx: any Database, logger: Logger) async throws {
+        let context = ListenerContext(db: tx, eventID: Self.eventID(message), deliveryCount: message.deliveryCount, logger: logger)
+        if try await handle(message.data, context) == .retryLater { throw RetryLater() }
+    }
+
+    private static func eventID(_ message: any DeliveredMessage) -> String {
+        message.messageID ?? "unidentified"
     }
 
     private func eventLogger(_ logger: Logger, _ eventID: String) -> Logger {
         var logger = logger
         logger[metadataKey: "event-id"] = .string(eventID)
-        logger[metadataKey: "subject"] = .string(subject.rawValue)
         return logger
     }
 
@@ -111,19 +128,19 @@ struct ListenerRunner: Sendable {
 
     /// Applies one delivery and settles it with the broker.
     @discardableResult
-    func process(_ message: any DeliveredMessage, db: any Database, logger: Logger) async -> Result {
-        let eventID = message.messageID ?? "unidentified"
-        let logger = eventLogger(logger, eventID)
+    func process(_ message: any DeliveredMessage, db: any Database, logger base: Logger) async -> Result {
+        let eventID = Self.eventID(message)
         do {
-            let applied = try await transactions.run(on: db) { tx in try await apply(message, on: tx, logger: logger) }
+            let applied = try await transactions.run(on: db) { tx in try await apply(message, on: tx, logger: base) }
             try message.ack()
-            Self.counter(subject, applied ? "applied" : "duplicate").increment()
+            (applied ? counters.applied : counters.duplicate).increment()
             return applied ? .applied : .duplicate
         } catch is RetryLater {
             return await giveUpOrRetry(message, eventID: eventID, error: "arrived out of order and its predecessor never came",
                                        delay: delay(policy.retryLaterDelay, after: message.deliveryCount),
-                                       db: db, logger: logger, early: true)
+                                       db: db, logger: eventLogger(base, eventID), early: true)
         } catch {
+            let logger = eventLogger(base, eventID)
             if DatabaseAvailability.isUnavailable(error) {
                 // Not the event's fault: try again later without counting towards parking it.
                 try? message.nak(delay: policy.failureBackoffCap / 10)
@@ -143,14 +160,23 @@ struct ListenerRunner: Sendable {
         guard messages.count > 1 else { return await messages.asyncMap { await process($0, db: db, logger: logger) } }
         do {
             let applied = try await transactions.run(on: db) { tx in
+                // One inbox statement for the whole batch; an id delivered twice within it is applied once.
+                var fresh = try await Inbox.claim(messages.map(Self.eventID), subject: subject, on: tx)
                 var applied: [Bool] = []
-                for message in messages { applied.append(try await apply(message, on: tx, logger: logger)) }
+                for message in messages {
+                    guard fresh.remove(Self.eventID(message)) != nil else {
+                        applied.append(false)
+                        continue
+                    }
+                    try await applyClaimed(message, on: tx, logger: logger)
+                    applied.append(true)
+                }
                 return applied
             }
             for message in messages { try? message.ack() }
             let appliedCount = applied.filter { $0 }.count
-            Self.counter(subject, "applied").increment(by: appliedCount)
-            Self.counter(subject, "duplicate").increment(by: applied.count - appliedCount)
+            counters.applied.increment(by: appliedCount)
+            counters.duplicate.increment(by: applied.count - appliedCount)
             return applied.map { $0 ? .applied : .duplicate }
         } catch {
             return await messages.asyncMap { await process($0, db: db, logger: logger) }
@@ -188,6 +214,8 @@ struct ListenerRunner: Sendable {
 
     /// Consumes until the task is cancelled, resubscribing after broker outages.
     func run(bus: any EventBus, db: @escaping @Sendable () -> any Database, logger: Logger, afterCommit: @escaping @Sendable () -> Void) async {
+        var logger = logger
+        logger[metadataKey: "subject"] = .string(subject.rawValue)
         var backoff = Backoff(logger: logger, waiting: "listener waiting for the broker", metadata: ["durable": "\(consumer.durable)"])
         while !Task.isCancelled {
             do {
@@ -209,13 +237,14 @@ struct ListenerRunner: Sendable {
 
 /// Which events this service has applied (so a redelivery changes nothing), and which it gave up on.
 public enum Inbox {
-    /// Records the event as applied in the caller's transaction; false when it already was.
-    static func claim(_ eventID: String, subject: Subject, on db: any Database) async throws -> Bool {
-        let row = try await db.sql.raw("""
-            INSERT INTO inbox (event_id, subject, received_at) VALUES (\(bind: eventID), \(bind: subject.rawValue), \(bind: Date()))
+    /// Records the events as applied in the caller's transaction; returns the ids that were not recorded before.
+    static func claim(_ eventIDs: [String], subject: Subject, on db: any Database) async throws -> Set<String> {
+        let now = Date()
+        let rows = SQLList(Set(eventIDs).map { SQLGroupExpression([SQLBind($0), SQLBind(subject.rawValue), SQLBind(now)]) })
+        return try await Set(db.sql.raw("""
+            INSERT INTO inbox (event_id, subject, received_at) VALUES \(rows)
             ON CONFLICT (event_id) DO NOTHING RETURNING event_id
-            """).first()
-        return row != nil
+            """).all().map { try $0.decode(column: "event_id", as: String.self) })
     }
 
     static func deadLetter(_ eventID: String, subject: Subject, payload: Data, error: String, deliveries: Int, on db: any Database) async throws {

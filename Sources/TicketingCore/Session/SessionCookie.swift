@@ -23,6 +23,19 @@ public enum SessionCookie {
         return body.jwt
     }
 
+    /// The `session` cookie's value in a request's `Cookie` headers, found without parsing every other cookie.
+    public static func value(in headers: HTTPHeaders) -> String? {
+        for header in headers[.cookie] {
+            for pair in header.split(separator: ";") {
+                let pair = pair.drop { $0 == " " }
+                guard pair.hasPrefix("\(name)=") else { continue }
+                let value = pair.dropFirst(name.count + 1)
+                return value.isEmpty ? nil : String(value)
+            }
+        }
+        return nil
+    }
+
     /// `Set-Cookie` for a new session. Max-Age matches the token's lifetime so a browser keeps the user signed in.
     public static func setHeader(jwt: String, maxAge: Int, secure: Bool) -> String {
         var parts = ["\(name)=\(encode(jwt: jwt))", "Path=/", "Max-Age=\(maxAge)", "HttpOnly", "SameSite=Lax"]
