@@ -48,7 +48,8 @@ struct BenchLoad {
         let buyer = try await http.signUp()
 
         // Tickets to reserve: one per order of the order phases, created through the API.
-        let ordersWanted = Int(seconds * 2_500) + 1_200
+        let pacedRates: [Double] = [500, 1_000]
+        let ordersWanted = Int(seconds * (2_500 + pacedRates.reduce(0, +))) + 1_200
         let seeding = try await Load.run(requests: ordersWanted, concurrency: concurrency) { _ in
             try await http.send(.POST, "/api/tickets", cookie: seller, body: #"{"title":"Seat","price":25}"#, expect: 201)
         }
@@ -81,6 +82,19 @@ struct BenchLoad {
         // The events an order sets off are still being applied when the last response returns: wait for them to settle.
         try await Task.sleep(for: .seconds(2))
         report(CPUUsage.now().line(since: cpu, requests: ordering.latencies.count))
+
+        // Open loop: requests leave on a fixed schedule whatever the answers do, and each is timed from when it was due,
+        // so a stack that falls behind shows it in the latencies instead of quietly receiving fewer requests.
+        for rate in pacedRates {
+            cpu = CPUUsage.now()
+            let paced = try await Load.paced(rate: rate, seconds: seconds) { _ in
+                guard let ticket = tickets.take() else { throw Exhausted() }
+                return try await http.send(.POST, "/api/orders", cookie: buyer, body: order(ticket), expect: 201)
+            }
+            report(paced.line(String(format: "POST /api/orders at %.0f/s offered", rate)) + baseline.ratio(paced))
+            try await Task.sleep(for: .seconds(2))
+            report(CPUUsage.now().line(since: cpu, requests: paced.latencies.count))
+        }
 
         try await propagation(http: http, buyer: buyer, tickets: tickets, nats: nats, rate: 100, count: 1_000)
     }
@@ -278,6 +292,33 @@ struct Load {
         }
         return Load(latencies: results.0.sorted(), failures: results.1, elapsed: (ContinuousClock.now - start) / .seconds(1),
                     bodies: results.2)
+    }
+
+    /// `rate` requests a second for `seconds`, each sent when due and timed from then.
+    static func paced(rate: Double, seconds: Double, _ send: @escaping @Sendable (Int) async throws -> HTTP.Reply) async throws -> Load {
+        let results = Locked<(latencies: [Double], failures: Int)>(([], 0))
+        let start = ContinuousClock.now
+        await withTaskGroup(of: Void.self) { group in
+            for index in 0..<Int(rate * seconds) {
+                let due = start + .microseconds(Int64(Double(index) * 1_000_000 / rate))
+                try? await Task.sleep(until: due, clock: .continuous)
+                group.addTask {
+                    do {
+                        _ = try await send(index)
+                        let latency = (ContinuousClock.now - due) / .milliseconds(1)
+                        results.withLock { $0.latencies.append(latency) }
+                    } catch {
+                        let first = results.withLock { results -> Bool in
+                            results.failures += 1
+                            return results.failures == 1
+                        }
+                        if first { report("failure: \(error)") }
+                    }
+                }
+            }
+        }
+        let elapsed = (ContinuousClock.now - start) / .seconds(1)
+        return results.withLock { Load(latencies: $0.latencies.sorted(), failures: $0.failures, elapsed: elapsed, bodies: []) }
     }
 
     func line(_ name: String) -> String {

@@ -120,8 +120,8 @@ public final class OutboxRelay: Sendable {
         }
         try await bus.publish(messages)
         let sent = sequences
-        try await transactions.run(on: db) { tx in
-            try await tx.sql.delete(from: "outbox").where("seq", .in, sent).run()
+        try await transactions.runStatement(on: db) { db in
+            try await db.sql.delete(from: "outbox").where("seq", .in, sent).run()
         }
         published.increment(by: messages.count)
         return messages.count

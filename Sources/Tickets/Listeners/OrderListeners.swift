@@ -19,15 +19,13 @@ struct OrderCreatedListener: Listener {
 
     func onMessage(_ event: OrderCreatedEvent, context: ListenerContext) async throws -> ListenerOutcome {
         try await OrderVersions.applyInOrder(event.id, version: event.version, on: context.db) {
-            let ticket = try await findTicket(event.ticket.id, on: context.db)
-            // Held by an earlier order whose cancellation has not arrived yet: wait for it.
-            if let holder = ticket.orderId, holder != event.id { return .retryLater }
-            if ticket.orderId == nil {
-                ticket.orderId = event.id
-                try await ticket.saveNextVersion(on: context.db)
-                try await Outbox.record(try ticket.updatedEvent, on: context.db)
+            if let id = UUID(uuidString: event.ticket.id), let reserved = try await Ticket.reserveIfFree(id, for: event.id, on: context.db) {
+                try await Outbox.record(reserved, on: context.db)
+                return .done
             }
-            return .done
+            let ticket = try await findTicket(event.ticket.id, on: context.db)
+            // Held by an earlier order whose cancellation has not arrived yet: wait for it. Held by this order: done.
+            return ticket.orderId == event.id ? .done : .retryLater
         }
     }
 }

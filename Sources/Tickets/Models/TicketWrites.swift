@@ -43,6 +43,25 @@ extension Ticket {
     }
 }
 
+extension Ticket {
+    /// Reserves a free ticket for the order in one statement and returns its announcement (the next version).
+    /// Nil when the ticket is unknown or already held: the caller reads it to tell which.
+    static func reserveIfFree(_ id: UUID, for orderId: String, on db: any Database) async throws -> TicketUpdatedEvent? {
+        guard let row = try await db.sql.raw("""
+            UPDATE tickets SET order_id = \(bind: orderId), version = version + 1
+            WHERE id = \(bind: id) AND order_id IS NULL
+            RETURNING title, price_cents, user_id, version
+            """).first()
+        else { return nil }
+        return TicketUpdatedEvent(
+            id: id.uuidString.lowercased(), version: try row.decode(column: "version", as: Int.self),
+            title: try row.decode(column: "title", as: String.self),
+            price: Money(cents: try row.decode(column: "price_cents", as: Int64.self)),
+            userId: try row.decode(column: "user_id", as: String.self), orderId: orderId
+        )
+    }
+}
+
 /// The last version of each order this service applied, so order events apply in their order:
 /// `order:cancelled` (version n) only on top of what came before it.
 enum OrderVersions {
