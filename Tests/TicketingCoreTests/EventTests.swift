@@ -144,6 +144,24 @@ final class EventFlowTests: XCTestCase {
         }
     }
 
+    func testOnlyHandlersThatRecordEventsWakeTheRelay() async throws {
+        try await withRunner(policy: EventFixture.fastPolicy) { app, runner in
+            let quiet = Outbox.Recording()
+            let batch = [FakeDelivery(id: "q-1", data: #"{"orderId":"q-1"}"#), FakeDelivery(id: "q-2", data: #"{"orderId":"q-2"}"#)]
+            let results = await Outbox.$recording.withValue(quiet) { await runner.process(batch: batch, db: app.db, logger: app.logger) }
+            XCTAssertEqual(results, [.applied, .applied])
+            XCTAssertFalse(quiet.any, "the test listener writes no event")
+
+            let busy = Outbox.Recording()
+            try await Outbox.$recording.withValue(busy) {
+                try await app.writeTransactions.run(on: app.db) { tx in
+                    try await Outbox.record(ExpirationCompleteEvent(orderId: "x"), on: tx)
+                }
+            }
+            XCTAssertTrue(busy.any, "recording inside a write transaction is seen by the listener that started it")
+        }
+    }
+
     func testABatchWithAFailingEventStillAppliesTheOthersAndAppliesNothingTwice() async throws {
         try await withRunner(policy: EventFixture.fastPolicy) { app, runner in
             let good = FakeDelivery(id: "e-1", data: #"{"orderId":"good-1"}"#)

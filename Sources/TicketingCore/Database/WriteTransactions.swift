@@ -26,12 +26,17 @@ public struct WriteTransactions: Sendable {
     }
 
     public func run<T: Sendable>(on db: any Database, _ body: @escaping @Sendable (any Database) async throws -> T) async throws -> T {
-        guard serialized else { return try await db.transaction(body) }
+        // The drivers hand the connection to `body` in another task, which does not see this one's task-locals:
+        // carry the one a listener uses to learn whether the transaction recorded events.
+        let recording = Outbox.recording
+        guard serialized else {
+            return try await db.transaction { tx in try await Outbox.$recording.withValue(recording) { try await body(tx) } }
+        }
         return try await gate.withTurn {
             try await db.withConnection { connection in
                 try await connection.sql.raw("BEGIN IMMEDIATE").run()
                 do {
-                    let result = try await body(connection)
+                    let result = try await Outbox.$recording.withValue(recording) { try await body(connection) }
                     try await connection.sql.raw("COMMIT").run()
                     return result
                 } catch {

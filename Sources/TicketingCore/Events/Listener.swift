@@ -212,7 +212,8 @@ struct ListenerRunner: Sendable {
         Counter(label: "events_handled_total", dimensions: [("subject", subject.rawValue), ("outcome", outcome)])
     }
 
-    /// Consumes until the task is cancelled, resubscribing after broker outages.
+    /// Consumes until the task is cancelled, resubscribing after broker outages. `afterCommit` runs after a batch
+    /// whose handlers recorded events.
     func run(bus: any EventBus, db: @escaping @Sendable () -> any Database, logger: Logger, afterCommit: @escaping @Sendable () -> Void) async {
         var logger = logger
         logger[metadataKey: "subject"] = .string(subject.rawValue)
@@ -225,7 +226,9 @@ struct ListenerRunner: Sendable {
                 while !Task.isCancelled {
                     let batch = try await source.fetch(batch: 64, timeout: 1)
                     if batch.isEmpty { continue }
-                    if await process(batch: batch, db: db(), logger: logger).contains(.applied) { afterCommit() }
+                    let recording = Outbox.Recording()
+                    let results = await Outbox.$recording.withValue(recording) { await process(batch: batch, db: db(), logger: logger) }
+                    if recording.any, results.contains(.applied) { afterCommit() }
                 }
             } catch {
                 if Task.isCancelled { break }

@@ -13,9 +13,19 @@ public enum Outbox {
         try await record([event], on: db)
     }
 
+    /// Set while a listener applies events, to learn whether its handlers recorded any: only then is the relay woken.
+    @TaskLocal static var recording: Recording?
+
+    final class Recording: Sendable {
+        private let recorded = Atomic(false)
+        var any: Bool { recorded.load(ordering: .relaxed) }
+        func mark() { recorded.store(true, ordering: .relaxed) }
+    }
+
     /// Records several events of one kind with one statement.
     public static func record<E: Event>(_ events: [E], on db: any Database) async throws {
         guard !events.isEmpty else { return }
+        recording?.mark()
         let now = Date()
         let rows = try events.map { event in
             SQLGroupExpression([
