@@ -144,6 +144,28 @@ final class EventFlowTests: XCTestCase {
         }
     }
 
+    func testTheInboxForgetsAnEventOnlyOnceTheStreamCanNoLongerRedeliverIt() async throws {
+        XCTAssertEqual(Inbox.retention, 8 * 86_400, "the stream keeps events 7 days")
+        try await withRunner(policy: EventFixture.fastPolicy) { app, runner in
+            let recent = FakeDelivery(id: "recent", data: #"{"orderId":"recent"}"#)
+            let old = FakeDelivery(id: "old", data: #"{"orderId":"old"}"#)
+            let first = await runner.process(batch: [recent, old], db: app.db, logger: app.logger)
+            XCTAssertEqual(first, [.applied, .applied])
+            let longAgo = Date().addingTimeInterval(-Inbox.retention - 60)
+            try await app.sql.raw("UPDATE inbox SET received_at = \(bind: longAgo) WHERE event_id = 'old'").run()
+
+            // A chunk of one row: the pruning goes on until a chunk comes back short.
+            let forgotten = try await Inbox.prune(before: Date().addingTimeInterval(-Inbox.retention), on: app.db,
+                                                  transactions: app.writeTransactions, chunk: 1)
+            XCTAssertEqual(forgotten, 1)
+            let again = await runner.process(FakeDelivery(id: "recent", data: #"{"orderId":"recent"}"#), db: app.db, logger: app.logger)
+            XCTAssertEqual(again, .duplicate, "a recent event is still recognised")
+            let remaining = try await app.sql.raw("SELECT event_id FROM inbox ORDER BY event_id").all()
+                .map { try $0.decode(column: "event_id", as: String.self) }
+            XCTAssertEqual(remaining, ["recent"])
+        }
+    }
+
     func testOnlyHandlersThatRecordEventsWakeTheRelay() async throws {
         try await withRunner(policy: EventFixture.fastPolicy) { app, runner in
             let quiet = Outbox.Recording()

@@ -20,9 +20,9 @@ public struct WriteTransactions: Sendable {
     /// Runs one write statement, which is a transaction on its own: on SQLite it still waits its turn at the gate
     /// (a write statement takes the write lock before it reads, as `BEGIN IMMEDIATE` does), but skips the two extra
     /// round trips of an explicit transaction.
-    public func runStatement(on db: any Database, _ body: @escaping @Sendable (any Database) async throws -> Void) async throws {
+    public func runStatement<T: Sendable>(on db: any Database, _ body: @escaping @Sendable (any Database) async throws -> T) async throws -> T {
         guard serialized else { return try await body(db) }
-        try await gate.withTurn { try await body(db) }
+        return try await gate.withTurn { try await body(db) }
     }
 
     public func run<T: Sendable>(on db: any Database, _ body: @escaping @Sendable (any Database) async throws -> T) async throws -> T {

@@ -3,8 +3,8 @@ import Logging
 import Synchronization
 import Vapor
 
-/// A service's event machinery: the bus, the outbox relay and the listeners, started when the application boots
-/// and stopped (listeners first, then a last relay pass, then the connection) when it shuts down.
+/// A service's event machinery: the bus, the outbox relay, the listeners and the inbox's pruning, started when the
+/// application boots and stopped (listeners first, then a last relay pass, then the connection) when it shuts down.
 public final class ServiceEvents: LifecycleHandler, Sendable {
     public let bus: any EventBus
     public let relay: OutboxRelay
@@ -12,6 +12,7 @@ public final class ServiceEvents: LifecycleHandler, Sendable {
     let logger: Logger
     private let tasks = Mutex<[Task<Void, Never>]>([])
     private let database: @Sendable () -> any Database
+    private let transactions: WriteTransactions
 
     init(
         bus: any EventBus, runners: [ListenerRunner], database: @escaping @Sendable () -> any Database,
@@ -20,13 +21,17 @@ public final class ServiceEvents: LifecycleHandler, Sendable {
         self.bus = bus
         self.runners = runners
         self.database = database
+        self.transactions = transactions
         self.logger = logger
         relay = OutboxRelay(bus: bus, database: database, transactions: transactions, logger: logger)
     }
 
     public func didBootAsync(_ application: Application) async throws {
         let relay = relay
-        var started = [Task { await relay.run() }]
+        var started = [
+            Task { await relay.run() },
+            Task { [database, transactions, logger] in await Inbox.pruneRegularly(db: database, transactions: transactions, logger: logger) },
+        ]
         for runner in runners {
             started.append(Task { [bus, database, logger] in
                 await runner.run(bus: bus, db: database, logger: logger, afterCommit: { relay.wake() })
@@ -64,7 +69,7 @@ extension Application {
     public func useEvents(
         _ config: TicketingConfig, bus givenBus: (any EventBus)? = nil, listeners: [any Listener] = [], policy: ListenerPolicy = ListenerPolicy()
     ) async throws {
-        migrations.add(CreateOutbox(), CreateInbox())
+        migrations.add(CreateOutbox(), CreateInbox(), IndexInboxByAge())
         let bus: any EventBus
         if let given = givenBus {
             bus = given

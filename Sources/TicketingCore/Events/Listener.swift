@@ -250,6 +250,43 @@ public enum Inbox {
             """).all().map { try $0.decode(column: "event_id", as: String.self) })
     }
 
+    /// How long an applied event's id is kept. A redelivery is only possible while the event is in the stream, which
+    /// drops events after its maximum age; a day more covers clock differences and a listener that was stopped.
+    public static let retention = TimeInterval(StreamConfiguration(name: JetStreamBus.streamName, subjects: []).maxAgeSeconds) + 86_400
+
+    /// Forgets applied events recorded before `cutoff`, `chunk` rows per statement so other writers get their turn in
+    /// between; returns how many it forgot.
+    @discardableResult
+    public static func prune(before cutoff: Date, on db: any Database, transactions: WriteTransactions, chunk: Int = 1_000) async throws -> Int {
+        var forgotten = 0
+        while !Task.isCancelled {
+            let deleted = try await transactions.runStatement(on: db) { db in
+                try await db.sql.raw("""
+                    DELETE FROM inbox WHERE event_id IN (
+                        SELECT event_id FROM inbox WHERE received_at < \(bind: cutoff) LIMIT \(unsafeRaw: String(chunk))
+                    ) RETURNING event_id
+                    """).all().count
+            }
+            forgotten += deleted
+            if deleted < chunk { break }
+        }
+        return forgotten
+    }
+
+    /// Prunes what has outlived `retention` now and then every `interval` seconds, until the task is cancelled.
+    static func pruneRegularly(db: @escaping @Sendable () -> any Database, transactions: WriteTransactions, logger: Logger,
+                               interval: Double = 3_600) async {
+        while !Task.isCancelled {
+            do {
+                let forgotten = try await prune(before: Date().addingTimeInterval(-retention), on: db(), transactions: transactions)
+                if forgotten > 0 { logger.info("forgot applied events past the stream's retention", metadata: ["count": "\(forgotten)"]) }
+            } catch {
+                logger.warning("pruning the inbox failed; will retry", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: .seconds(interval))
+        }
+    }
+
     static func deadLetter(_ eventID: String, subject: Subject, payload: Data, error: String, deliveries: Int, on db: any Database) async throws {
         try await db.sql.raw("""
             INSERT INTO dead_letters (event_id, subject, payload, error, deliveries, created_at)
@@ -294,6 +331,17 @@ struct CreateInbox: AsyncMigration {
     func revert(on database: any Database) async throws {
         try await database.schema("dead_letters").delete()
         try await database.schema("inbox").delete()
+    }
+}
+
+/// Lets the inbox be pruned by age without reading all of it.
+struct IndexInboxByAge: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.sql.create(index: "inbox_received_at").on("inbox").column("received_at").run()
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.sql.drop(index: "inbox_received_at").run()
     }
 }
 
