@@ -19,11 +19,10 @@ enum Schedule {
     /// another replica is claiming are skipped rather than waited for, so replicas share a burst and never both
     /// take one row; on SQLite write transactions already take turns.
     static func claimDue(by now: Date, limit: Int, on db: any Database) async throws -> [(orderId: String, due: Date)] {
-        let skipLocked: SQLQueryString = db.sql.dialect.name == "postgresql" ? "FOR UPDATE SKIP LOCKED" : ""
         let rows = try await db.sql.raw("""
             DELETE FROM expirations WHERE order_id IN (
                 SELECT order_id FROM expirations WHERE due_ms <= \(bind: now.epochMilliseconds)
-                ORDER BY due_ms LIMIT \(unsafeRaw: String(limit)) \(skipLocked)
+                ORDER BY due_ms LIMIT \(unsafeRaw: String(limit)) \(db.lockForUpdateSkippingLocked)
             ) RETURNING order_id, due_ms
             """).all()
         return try rows.map { row in

@@ -40,9 +40,6 @@ struct OrderCancelledListener: Listener {
             }
             return .done
         }
-        let current = try await context.db.sql.raw("SELECT version FROM orders WHERE id = \(bind: event.id)")
-            .first()?.decode(column: "version", as: Int.self)
-        guard let current, event.version <= current else { return .retryLater }
-        return .done
+        return try await .afterMissedUpdate(of: "orders", id: event.id, version: event.version, on: context.db)
     }
 }

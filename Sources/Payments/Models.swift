@@ -14,9 +14,8 @@ struct ReplicatedOrder: Sendable {
     /// Reads the order, locking its row on PostgreSQL until the caller's transaction ends, so that two payment
     /// requests for one order decide one after the other (SQLite write transactions already take turns).
     static func findForUpdate(_ id: String, on db: any Database) async throws -> ReplicatedOrder? {
-        let lock: SQLQueryString = db.sql.dialect.name == "postgresql" ? "FOR UPDATE" : ""
         guard let row = try await db.sql.raw("""
-            SELECT version, status, user_id, price_cents, expires_at_ms FROM orders WHERE id = \(bind: id) \(lock)
+            SELECT version, status, user_id, price_cents, expires_at_ms FROM orders WHERE id = \(bind: id) \(db.lockForUpdate)
             """).first() else { return nil }
         return ReplicatedOrder(
             id: id,

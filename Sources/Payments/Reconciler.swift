@@ -19,14 +19,9 @@ final class Reconciler: Sendable {
 
     /// Reconciles until the task is cancelled.
     func run() async {
-        while !Task.isCancelled {
-            do {
-                try await reconcileOnce()
-                try await refundDue()
-            } catch {
-                checkout.logger.warning("reconciling payments failed; will retry", metadata: ["error": "\(error)"])
-            }
-            try? await Task.sleep(for: .milliseconds(Int(interval * 1_000)))
+        await repeatEvery(interval, logger: checkout.logger, failure: "reconciling payments failed; will retry") {
+            try await reconcileOnce()
+            try await refundDue()
         }
     }
 

@@ -59,44 +59,46 @@ struct BenchLoad {
         let last = tickets.take()!
         try await Self.waitUntil(timeout: 60) { (try? await http.send(.POST, "/api/orders", cookie: buyer, body: order(last), expect: 201)) != nil }
 
-        var cpu = CPUUsage.now()
-        let baseline = try await Load.run(seconds: seconds, concurrency: concurrency) { _ in
-            try await http.send(.GET, "/api/users/currentuser", expect: 200)
+        let baseline = try await phase("GET /api/users/currentuser (baseline)") {
+            try await Load.run(seconds: seconds, concurrency: concurrency) { _ in
+                try await http.send(.GET, "/api/users/currentuser", expect: 200)
+            }
         }
-        report(baseline.line("GET /api/users/currentuser (baseline)"))
-        report(CPUUsage.now().line(since: cpu, requests: baseline.latencies.count))
-
-        cpu = CPUUsage.now()
-        let listing = try await Load.run(seconds: seconds, concurrency: concurrency) { _ in
-            try await http.send(.GET, "/api/tickets?limit=20", expect: 200)
+        try await phase("GET /api/tickets?limit=20", against: baseline) {
+            try await Load.run(seconds: seconds, concurrency: concurrency) { _ in
+                try await http.send(.GET, "/api/tickets?limit=20", expect: 200)
+            }
         }
-        report(listing.line("GET /api/tickets?limit=20") + baseline.ratio(listing))
-        report(CPUUsage.now().line(since: cpu, requests: listing.latencies.count))
 
-        cpu = CPUUsage.now()
-        let ordering = try await Load.run(seconds: seconds, concurrency: concurrency) { _ in
+        let reserve: @Sendable (Int) async throws -> HTTP.Reply = { _ in
             guard let ticket = tickets.take() else { throw Exhausted() }
             return try await http.send(.POST, "/api/orders", cookie: buyer, body: order(ticket), expect: 201)
         }
-        report(ordering.line("POST /api/orders") + baseline.ratio(ordering))
-        // The events an order sets off are still being applied when the last response returns: wait for them to settle.
-        try await Task.sleep(for: .seconds(2))
-        report(CPUUsage.now().line(since: cpu, requests: ordering.latencies.count))
-
+        // The events a reservation sets off are still being applied when the last response returns: let them settle.
+        try await phase("POST /api/orders", against: baseline, settle: 2) {
+            try await Load.run(seconds: seconds, concurrency: concurrency, reserve)
+        }
         // Open loop: requests leave on a fixed schedule whatever the answers do, and each is timed from when it was due,
         // so a stack that falls behind shows it in the latencies instead of quietly receiving fewer requests.
         for rate in pacedRates {
-            cpu = CPUUsage.now()
-            let paced = try await Load.paced(rate: rate, seconds: seconds) { _ in
-                guard let ticket = tickets.take() else { throw Exhausted() }
-                return try await http.send(.POST, "/api/orders", cookie: buyer, body: order(ticket), expect: 201)
+            try await phase(String(format: "POST /api/orders at %.0f/s offered", rate), against: baseline, settle: 2) {
+                try await Load.paced(rate: rate, seconds: seconds, reserve)
             }
-            report(paced.line(String(format: "POST /api/orders at %.0f/s offered", rate)) + baseline.ratio(paced))
-            try await Task.sleep(for: .seconds(2))
-            report(CPUUsage.now().line(since: cpu, requests: paced.latencies.count))
         }
 
         try await propagation(http: http, buyer: buyer, tickets: tickets, nats: nats, rate: 100, count: 1_000)
+    }
+
+    /// Runs one phase and prints its line (with its ratio to `baseline`), then the CPU each process of the stack spent
+    /// per request in it, read `settle` seconds after the last answer so that the work the phase set off counts too.
+    @discardableResult
+    static func phase(_ name: String, against baseline: Load? = nil, settle: Double = 0, _ run: () async throws -> Load) async throws -> Load {
+        let cpu = CPUUsage.now()
+        let load = try await run()
+        report(load.line(name) + (baseline.map { $0.ratio(load) } ?? ""))
+        if settle > 0 { try await Task.sleep(for: .seconds(settle)) }
+        report(CPUUsage.now().line(since: cpu, requests: load.latencies.count))
+        return load
     }
 
     static func order(_ ticket: String) -> String { #"{"ticketId":"\#(ticket)"}"# }

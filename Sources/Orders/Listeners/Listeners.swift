@@ -27,10 +27,7 @@ struct TicketUpdatedListener: Listener {
             RETURNING version
             """).first()
         if applied != nil { return .done }
-        let current = try await context.db.sql.raw("SELECT version FROM tickets WHERE id = \(bind: event.id)")
-            .first()?.decode(column: "version", as: Int.self)
-        guard let current, event.version <= current else { return .retryLater }
-        return .done
+        return try await .afterMissedUpdate(of: "tickets", id: event.id, version: event.version, on: context.db)
     }
 }
 

@@ -6,8 +6,7 @@ extension Order {
     /// Reads an order to change it in the caller's transaction, locking its row on PostgreSQL until the transaction
     /// ends (SQLite write transactions are already one at a time).
     static func findForUpdate(_ id: UUID, on db: any Database) async throws -> Order? {
-        let lock: SQLQueryString = db.sql.dialect.name == "postgresql" ? "FOR UPDATE" : ""
-        return try await db.sql.raw("SELECT * FROM orders WHERE id = \(bind: id) \(lock)").first(decodingFluent: Order.self)
+        try await db.sql.raw("SELECT * FROM orders WHERE id = \(bind: id) \(db.lockForUpdate)").first(decodingFluent: Order.self)
     }
 
     /// Moves the order to `status` as its next version, if it is still at the version and in one of the statuses

@@ -13,6 +13,18 @@ public enum ListenerOutcome: Sendable, Equatable {
     case retryLater
 }
 
+extension ListenerOutcome {
+    /// For a replica row that an event updates only on top of the version just before its own: once that update has
+    /// matched nothing, the event is `.done` when `table` already holds `id` at its version or later (a repeated or
+    /// old event, dropped) and `.retryLater` when the row is behind or not there yet (an early one).
+    public static func afterMissedUpdate(of table: String, id: String, version: Int, on db: any Database) async throws -> ListenerOutcome {
+        let current = try await db.sql.raw("SELECT version FROM \(ident: table) WHERE id = \(bind: id)")
+            .first()?.decode(column: "version", as: Int.self)
+        guard let current, version <= current else { return .retryLater }
+        return .done
+    }
+}
+
 /// Handed to a listener with each event.
 public struct ListenerContext: Sendable {
     /// The transaction the event is applied in; the inbox row and any outbox rows commit with it.
@@ -24,9 +36,7 @@ public struct ListenerContext: Sendable {
     /// Labelled with the event's id and subject. Built when used: setting metadata formats it, and most events
     /// log nothing.
     public var logger: Logger {
-        var logger = baseLogger
-        logger[metadataKey: "event-id"] = .string(eventID)
-        return logger
+        baseLogger.labelled(event: eventID)
     }
 
     public init(db: any Database, eventID: String, deliveryCount: Int = 1, logger: Logger) {
@@ -115,12 +125,6 @@ struct ListenerRunner: Sendable {
         message.messageID ?? "unidentified"
     }
 
-    private func eventLogger(_ logger: Logger, _ eventID: String) -> Logger {
-        var logger = logger
-        logger[metadataKey: "event-id"] = .string(eventID)
-        return logger
-    }
-
     /// `base` doubled per delivery so far, at most the policy's cap.
     private func delay(_ base: Double, after deliveries: Int) -> Double {
         min(policy.failureBackoffCap, base * pow(2, Double(deliveries - 1)))
@@ -138,9 +142,9 @@ struct ListenerRunner: Sendable {
         } catch is RetryLater {
             return await giveUpOrRetry(message, eventID: eventID, error: "arrived out of order and its predecessor never came",
                                        delay: delay(policy.retryLaterDelay, after: message.deliveryCount),
-                                       db: db, logger: eventLogger(base, eventID), early: true)
+                                       db: db, logger: base.labelled(event: eventID), early: true)
         } catch {
-            let logger = eventLogger(base, eventID)
+            let logger = base.labelled(event: eventID)
             if DatabaseAvailability.isUnavailable(error) {
                 // Not the event's fault: try again later without counting towards parking it.
                 try? message.nak(delay: policy.failureBackoffCap / 10)
@@ -276,14 +280,9 @@ public enum Inbox {
     /// Prunes what has outlived `retention` now and then every `interval` seconds, until the task is cancelled.
     static func pruneRegularly(db: @escaping @Sendable () -> any Database, transactions: WriteTransactions, logger: Logger,
                                interval: Double = 3_600) async {
-        while !Task.isCancelled {
-            do {
-                let forgotten = try await prune(before: Date().addingTimeInterval(-retention), on: db(), transactions: transactions)
-                if forgotten > 0 { logger.info("forgot applied events past the stream's retention", metadata: ["count": "\(forgotten)"]) }
-            } catch {
-                logger.warning("pruning the inbox failed; will retry", metadata: ["error": "\(error)"])
-            }
-            try? await Task.sleep(for: .seconds(interval))
+        await repeatEvery(interval, logger: logger, failure: "pruning the inbox failed; will retry") {
+            let forgotten = try await prune(before: Date().addingTimeInterval(-retention), on: db(), transactions: transactions)
+            if forgotten > 0 { logger.info("forgot applied events past the stream's retention", metadata: ["count": "\(forgotten)"]) }
         }
     }
 
@@ -342,6 +341,14 @@ struct IndexInboxByAge: AsyncMigration {
 
     func revert(on database: any Database) async throws {
         try await database.sql.drop(index: "inbox_received_at").run()
+    }
+}
+
+extension Logger {
+    fileprivate func labelled(event eventID: String) -> Logger {
+        var logger = self
+        logger[metadataKey: "event-id"] = .string(eventID)
+        return logger
     }
 }
 

@@ -10,9 +10,8 @@ extension Ticket {
     /// transaction ends, so concurrent writers take turns instead of failing their version check; SQLite
     /// transactions are already one at a time.
     static func findForUpdate(_ id: UUID, on db: any Database) async throws -> Ticket? {
-        let lock: SQLQueryString = db.sql.dialect.name == "postgresql" ? "FOR UPDATE" : ""
         guard let row = try await db.sql.raw("""
-            SELECT title, price_cents, user_id, version, order_id, created_at FROM tickets WHERE id = \(bind: id) \(lock)
+            SELECT title, price_cents, user_id, version, order_id, created_at FROM tickets WHERE id = \(bind: id) \(db.lockForUpdate)
             """).first()
         else { return nil }
         // Decoded by hand: this runs for every reservation and release, and Fluent's generic decoding costs more.
