@@ -244,6 +244,11 @@ def config(cookie_secure):
     }}
 
 
+# /metrics, /healthz and /readyz are not the ingress's to route (CONTRACT.md section 1), yet they sit under the web
+# rule's "/" prefix. No Ingress rule can refuse a path: an Exact rule needs a backend that answers 404, and every service
+# here serves all three; a deny snippet needs snippet annotations, which ingress-nginx disables by default (they let an
+# Ingress inject configuration). The services refuse them instead: each answers 404 to the three when the request
+# carries X-Forwarded-For, which ingress-nginx always sets and kubelet probes and Prometheus scrapes of a pod never do.
 def ingress(host, tls):
     rules = [{"path": ROUTES[name], "pathType": "Prefix", "backend": {"service": {"name": name, "port": {"number": 80}}}}
              for name in ["auth", "tickets", "orders", "payments", "web"]]

@@ -11,6 +11,13 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
+# Abuse limits (CONTRACT.md section 6) that a load or chaos run, one client address signing up and ordering at
+# machine speed, never reaches. Exported for the services the caller starts next.
+stack_generous_limits() {
+  export SIGNIN_LIMIT_PER_EMAIL=1000000 SIGNIN_LIMIT_PER_ADDRESS=1000000 SIGNUP_LIMIT=1000000 ORDER_LIMIT=1000000 \
+    ACTIVE_ORDERS_PER_USER=1000000
+}
+
 # stack_spawn NAME LOGFILE COMMAND...: starts a child in the background and records it.
 stack_spawn() {
   local name=$1 log=$2
@@ -164,7 +171,9 @@ stack_front() {
 # The front door: the contract's path table. Without a web service, other paths answer the contract's JSON 404;
 # unknown /api/ paths always do.
 stack_nginx_config() {
-  local dir=$1 front=$2 internal=$3 service var port
+  local dir=$1 front=$2 internal=$3 service var port pages
+  # nginx serves its own error pages from the checkout, so they show even when the web service is down.
+  pages=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/Resources/ErrorPages
   [[ $(id -u) -eq 0 ]] && echo "user root;"
   cat <<CONF
 daemon off;
@@ -180,6 +189,20 @@ http {
   scgi_temp_path $dir/scgi;
   client_max_body_size 1m;
   server_tokens off;
+  types { text/html html; text/css css; }
+  # nginx's own refusals (not the services' answers, which pass through untouched) speak like the rest of the site:
+  # the contract's JSON envelope under /api/, the site's page elsewhere. \$uri is the normalised path nginx routed
+  # by; a request line too long or too broken to parse has none, so the raw line decides, and a line nginx could
+  # not read at all gets the page (the default route is the web front end).
+  map "\$uri \$request" \$front_error_kind { volatile; ~^/api/ json; "~^ [A-Z]+ +/+api/" json; default html; }
+  map \$status \$front_error_reason {
+    volatile; 400 "Bad Request"; 404 "Not Found"; 405 "Method Not Allowed"; 408 "Request Timeout"; 411 "Length Required";
+    413 "Payload Too Large"; 414 "URI Too Long"; 431 "Request Header Fields Too Large"; 500 "Something went wrong";
+    501 "Not Implemented"; 503 "Service unavailable"; 505 "HTTP Version Not Supported"; default "Something went wrong";
+  }
+  map \$status \$front_error_page {
+    volatile; 404 404.html; 413 413.html; 414 too-large.html; 431 too-large.html; 500 500.html; 503 503.html; default 400.html;
+  }
 CONF
   for service in "${STACK_SERVICES[@]}"; do
     var="STACK_PORT_$service"
@@ -189,14 +212,14 @@ CONF
     for port in ${!var}; do echo -n " server 127.0.0.1:$port max_fails=1 fail_timeout=2s;"; done
     echo " keepalive 32; }"
   done
-  stack_nginx_server "$front" '$remote_addr' web
-  stack_nginx_server "$internal" '$http_x_real_ip' ""
+  stack_nginx_server "$front" '$remote_addr' web "$pages"
+  stack_nginx_server "$internal" '$http_x_real_ip' "" "$pages"
   echo "}"
 }
 
-# stack_nginx_server PORT REAL_IP WITH_WEB: one server block of the routing table.
+# stack_nginx_server PORT REAL_IP WITH_WEB PAGES: one server block of the routing table; PAGES holds nginx's error pages.
 stack_nginx_server() {
-  local port=$1 real_ip=$2 with_web=$3 service
+  local port=$1 real_ip=$2 with_web=$3 pages=$4 service
   cat <<CONF
   server {
     listen 127.0.0.1:$port;
@@ -209,18 +232,30 @@ stack_nginx_server() {
     proxy_set_header X-Request-Id \$request_id;
     # A replica that dies mid-request, or a service with none left, is the contract's 503, not nginx's own page.
     proxy_next_upstream error timeout;
-    error_page 502 504 =503 @unavailable;
-    location @unavailable { default_type application/json; return 503 '{"errors":[{"message":"Service unavailable"}]}'; }
+    error_page 502 504 =503 /_errors/\$front_error_kind;
+    # 494 is nginx's private code for headers too large (it would send 400): 431 says what went wrong.
+    error_page 494 =431 /_errors/\$front_error_kind;
+    error_page 400 404 405 408 411 413 414 500 501 505 /_errors/\$front_error_kind;
+    location = /_errors/json {
+      internal; default_type application/json; add_header X-Content-Type-Options nosniff always;
+      return 200 '{"errors":[{"message":"\$front_error_reason"}]}';
+    }
+    location = /_errors/html { internal; root "$pages"; add_header X-Content-Type-Options nosniff always; try_files /\$front_error_page =500; }
+    # The pages' stylesheet must be public: a strict Content-Security-Policy allows only style files from the site.
+    location = /_errors/errors.css { root "$pages"; add_header X-Content-Type-Options nosniff always; try_files /errors.css =404; }
 CONF
   for service in "${STACK_SERVICES[@]}"; do
     [[ -n ${STACK_ROUTES[$service]:-} && ${STACK_ROUTES[$service]} != / ]] || continue
     echo "    location ~ ${STACK_ROUTES[$service]} { proxy_pass http://$service; }"
   done
-  echo "    location /api/ { default_type application/json; return 404 '{\"errors\":[{\"message\":\"Not Found\"}]}'; }"
+  echo "    location /api/ { return 404; }"
   if [[ -n $with_web && -n ${STACK_ROUTES[web]:-} && " ${STACK_SERVICES[*]} " == *" web "* ]]; then
+    # Every service answers these on its own port, for probes and scrapes; through the public door they are not there
+    # (CONTRACT.md section 1). nginx matches the normalised path, so //metrics, /%6detrics and /metrics/ are caught too.
+    echo "    location ~ ^/(metrics|healthz|readyz)(/|\$) { return 404; }"
     echo "    location / { proxy_pass http://web; }"
   else
-    echo "    location / { default_type application/json; return 404 '{\"errors\":[{\"message\":\"Not Found\"}]}'; }"
+    echo "    location / { default_type application/json; add_header X-Content-Type-Options nosniff always; return 404 '{\"errors\":[{\"message\":\"Not Found\"}]}'; }"
   fi
   echo "  }"
 }
