@@ -46,7 +46,11 @@ struct Checkout: Sendable {
     private func decide(_ orderId: String, userId: String, on tx: any Database) async throws -> Step {
         guard let order = try await ReplicatedOrder.findForUpdate(orderId, on: tx) else { throw AppError.notFound }
         guard order.userId == userId else { throw AppError.notAuthorized }
-        if try await Payments.id(forOrder: orderId, on: tx) != nil { throw AppError.badRequest("Order has already been paid") }
+        if try await Payments.id(forOrder: orderId, on: tx) != nil {
+            // Paid, unless the expiry came first: then the payment is being refunded, and a retry hears that again.
+            if order.status == .cancelled { throw AppError.expiredAndRefunded }
+            throw AppError.badRequest("Order has already been paid")
+        }
         if order.status == .cancelled { throw AppError.badRequest("Cannot pay for a cancelled order") }
         if order.status == .complete { throw AppError.badRequest("Order has already been paid") }
         if order.expiresAt <= Date() { throw AppError.badRequest("Order has expired") }
@@ -95,9 +99,9 @@ struct Checkout: Sendable {
             try await release(order.id, attempt: attempt, after: error, on: db)
         }
 
+        var confirmed: StripeClient.PaymentIntent?
         do {
-            let confirmed = try await stripe.confirm(intent.id, idempotencyKey: key + "-confirm")
-            if confirmed.status == "succeeded" { return try await record(order.id, intent: confirmed, on: db) }
+            confirmed = try await stripe.confirm(intent.id, idempotencyKey: key + "-confirm")
         } catch let failure as StripeClient.Failure where failure.isDecline {
             try await finish(order.id, attempt: attempt, release: false, on: db)
             throw AppError(.paymentRequired, [ErrorItem(message: failure.message)])
@@ -105,6 +109,9 @@ struct Checkout: Sendable {
             // The charge may or may not have happened: Stripe's record of the intent decides, below.
             logger.warning("confirming a PaymentIntent failed; asking Stripe how it ended", metadata: ["intent": "\(intent.id)", "error": "\(error)"])
         }
+        // Recorded outside the calls to Stripe: what recording answers (an expiry that came first) is the buyer's
+        // answer, not a failure to reach Stripe.
+        if let confirmed, confirmed.status == "succeeded" { return try await record(order.id, intent: confirmed, on: db) }
         let attemptRow = ChargeAttempt(orderId: order.id, number: attempt, state: .charging, intentID: intent.id, leaseUntil: 0)
         if let paymentID = try await settle(attemptRow, on: db) { return paymentID }
         throw AppError(.paymentRequired, [ErrorItem(message: "Your card was declined.")])
@@ -119,24 +126,29 @@ struct Checkout: Sendable {
             return nil
         }
         let key = Self.idempotencyKey(attempt.orderId, attempt.number)
+        let intent: StripeClient.PaymentIntent
         do {
-            let intent = try await stripe.paymentIntent(intentID)
-            switch intent.status {
-            case "succeeded":
-                return try await record(attempt.orderId, intent: intent, on: db)
-            case "requires_payment_method", "canceled":
-                try await finish(attempt.orderId, attempt: attempt.number, release: false, on: db)
-                return nil
-            case "requires_confirmation", "requires_action":
-                // Its request is gone; a buyer who still wants to pay asks again, with the card they choose then.
-                _ = try await stripe.cancel(intentID, idempotencyKey: key + "-cancel")
-                try await finish(attempt.orderId, attempt: attempt.number, release: false, on: db)
-                return nil
-            default:
-                throw PaymentPending(status: intent.status)
-            }
+            intent = try await stripe.paymentIntent(intentID)
         } catch {
             try await release(attempt.orderId, attempt: attempt.number, after: error, on: db)
+        }
+        switch intent.status {
+        case "succeeded":
+            return try await record(attempt.orderId, intent: intent, on: db)
+        case "requires_payment_method", "canceled":
+            try await finish(attempt.orderId, attempt: attempt.number, release: false, on: db)
+            return nil
+        case "requires_confirmation", "requires_action":
+            // Its request is gone; a buyer who still wants to pay asks again, with the card they choose then.
+            do {
+                _ = try await stripe.cancel(intentID, idempotencyKey: key + "-cancel")
+            } catch {
+                try await release(attempt.orderId, attempt: attempt.number, after: error, on: db)
+            }
+            try await finish(attempt.orderId, attempt: attempt.number, release: false, on: db)
+            return nil
+        default:
+            try await release(attempt.orderId, attempt: attempt.number, after: PaymentPending(status: intent.status), on: db)
         }
     }
 
@@ -161,7 +173,7 @@ struct Checkout: Sendable {
         }
         if expired {
             logger.warning("charged an order that expired meanwhile; refunding", metadata: ["order-id": "\(orderId)"])
-            throw AppError.badRequest("Order has expired")
+            throw AppError.expiredAndRefunded
         }
         return paymentID
     }
@@ -180,6 +192,13 @@ struct Checkout: Sendable {
         }
         throw AppError(.serviceUnavailable, [ErrorItem(message: "Payments are unavailable right now, try again shortly")])
     }
+}
+
+extension AppError {
+    /// A charge that lost the race with the order's expiry: the ticket may be someone else's now, so the money goes back.
+    static let expiredAndRefunded = AppError(.badRequest, [
+        ErrorItem(message: "Order has expired"), ErrorItem(message: "The charge has been refunded"),
+    ])
 }
 
 extension StripeClient.Failure {

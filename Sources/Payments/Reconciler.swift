@@ -54,6 +54,8 @@ final class Reconciler: Sendable {
             let outcome: String
             do {
                 outcome = try await checkout.settle(taken, on: db).map { "paid as \($0)" } ?? "not charged"
+            } catch let error as AppError where error == .expiredAndRefunded {
+                outcome = "paid after its order expired; refunding"
             } catch {
                 outcome = "still unknown"
             }

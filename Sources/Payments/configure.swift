@@ -5,7 +5,10 @@ public enum PaymentsService {
     public static func configure(_ app: Application, _ config: TicketingConfig, bus: (any EventBus)? = nil) async throws {
         try await app.configureTicketingService(config)
         app.migrations.add(CreateReplicatedOrder(), CreatePayment())
-        try await app.useEvents(config, bus: bus, listeners: [OrderCreatedListener(), OrderCancelledListener()])
+        app.useSessionRevocations()
+        try await app.useEvents(config, bus: bus, listeners: [
+            SessionRevokedListener(queueGroup: QueueGroup.payments), OrderCreatedListener(), OrderCancelledListener(),
+        ])
         try await app.prepareDatabase(config)
         let checkout = Checkout(
             stripe: StripeClient(client: app.client, base: config.stripeAPIBase, key: config.stripeKey),

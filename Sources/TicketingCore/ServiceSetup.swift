@@ -2,11 +2,32 @@ import JWT
 import SQLKit
 import Vapor
 
-/// Echoes the request id (taken from `X-Request-Id` when the ingress set one) so a client's report can be found in the logs.
+/// Echoes the request id (taken from `X-Request-Id` when the ingress set one) so a client's report can be found in the
+/// logs; only an id of the ingress's shape (at most 64 letters, digits and `-`) goes back into a header.
 struct RequestIDMiddleware: AsyncMiddleware {
     func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
         let response = try await next.respond(to: request)
-        response.headers.replaceOrAdd(name: .xRequestId, value: request.id)
+        let id = request.id
+        guard (1...64).contains(id.utf8.count), id.utf8.allSatisfy({ $0 == 0x2D || $0 < 0x80 && Character(UnicodeScalar($0)).isLetter || (0x30...0x39).contains($0) }) else {
+            return response
+        }
+        response.headers.replaceOrAdd(name: .xRequestId, value: id)
+        return response
+    }
+}
+
+/// The last word on every response's headers, outside the error middleware so that error answers get it too:
+/// `nosniff` (a body is only ever what its content type says), and a refusal of any header value holding CR, LF or
+/// NUL. Values from a request are checked where they are used (see the web's `RedirectTarget`); this is the net
+/// under that rule, so a value that slipped through becomes a 500 in the log, never a header an attacker wrote.
+struct ResponseHeadersMiddleware: AsyncMiddleware {
+    func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
+        var response = try await next.respond(to: request)
+        if response.headers.contains(where: { $0.value.utf8.contains { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 } }) {
+            request.logger.error("refused a response header holding CR, LF or NUL", metadata: ["path": "\(request.url.path)"])
+            response = ContractErrorMiddleware.response(for: .internalFailure)
+        }
+        response.headers.replaceOrAdd(name: "X-Content-Type-Options", value: "nosniff")
         return response
     }
 }
@@ -16,14 +37,17 @@ extension Application {
     /// the database, password hashing and the health routes. A service's own `configure` calls this first.
     /// The web front end has no database of its own and answers errors with pages rather than the JSON envelope.
     public func configureTicketingService(
-        _ config: TicketingConfig, database: Bool = true, errors: any Middleware = ContractErrorMiddleware()
+        _ config: TicketingConfig, database: Bool = true, errors: any Middleware = ContractErrorMiddleware(),
+        outsideErrors: [any Middleware] = []
     ) async throws {
         TicketingMetrics.bootstrap()
         middleware = .init()
+        middleware.use(ResponseHeadersMiddleware())
         middleware.use(RequestIDMiddleware())
         middleware.use(RouteLoggingMiddleware(logLevel: .info))
+        for outer in outsideErrors { middleware.use(outer) }
         middleware.use(errors)
-        middleware.use(CurrentUserMiddleware())
+        middleware.use(CurrentUserMiddleware(revocations: sessionRevocations))
 
         await jwt.keys.add(hmac: HMACKey(from: config.jwtKey), digestAlgorithm: .sha256)
         sessionIssuer = SessionIssuer(

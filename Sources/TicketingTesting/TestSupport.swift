@@ -16,14 +16,22 @@ public enum TestSupport {
 
     public static let jwtKey = "test-only-jwt-key-0123456789abcdef"
 
-    public static func config(service: String, secureCookies: Bool = false) -> TicketingConfig {
+    /// Limits no ordinary test reaches, as a test suite that signs up and orders a lot sets them (CONTRACT.md section 6);
+    /// tests of the limits themselves pass their own.
+    public static let generousLimits = AbuseLimits(
+        signInFailuresPerEmail: 1_000_000, signInFailuresPerAddress: 1_000_000, signUpsPerAddress: 1_000_000,
+        ordersPerUser: 1_000_000, activeOrdersPerUser: 1_000_000
+    )
+
+    public static func config(service: String, secureCookies: Bool = false, limits: AbuseLimits = generousLimits) -> TicketingConfig {
         TicketingConfig(
             service: service,
             dataDirectory: NSTemporaryDirectory(),
             jwtKey: jwtKey,
             databaseURL: databaseURL,
             secureCookies: secureCookies,
-            bcryptCost: 4
+            bcryptCost: 4,
+            limits: limits
         )
     }
 

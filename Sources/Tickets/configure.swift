@@ -5,7 +5,10 @@ public enum TicketsService {
     public static func configure(_ app: Application, _ config: TicketingConfig, bus: (any EventBus)? = nil) async throws {
         try await app.configureTicketingService(config)
         app.migrations.add(CreateTicket(), CreateOrderVersion())
-        try await app.useEvents(config, bus: bus, listeners: [OrderCreatedListener(), OrderCancelledListener()])
+        app.useSessionRevocations()
+        try await app.useEvents(config, bus: bus, listeners: [
+            SessionRevokedListener(queueGroup: QueueGroup.tickets), OrderCreatedListener(), OrderCancelledListener(),
+        ])
         try await app.prepareDatabase(config)
         try app.register(collection: TicketController())
     }

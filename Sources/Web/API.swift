@@ -24,14 +24,24 @@ struct API: Sendable {
         var isSuccess: Bool { (200..<300).contains(status.code) }
     }
 
+    /// RFC 6265's cookie-octets, at most 1 KB.
+    static func isCookieValue(_ value: String) -> Bool {
+        value.utf8.count <= 1_024
+            && value.utf8.allSatisfy { $0 == 0x21 || (0x23...0x2B).contains($0) || (0x2D...0x3A).contains($0) || (0x3C...0x5B).contains($0) || (0x5D...0x7E).contains($0) }
+    }
+
     /// A service that cannot be reached or answers 5xx: the page says so instead of failing obscurely.
     struct Unavailable: Error {}
 
     func send(_ method: HTTPMethod, _ path: String, as request: Request, json: (any Encodable & Sendable)? = nil) async throws -> Reply {
         var outgoing = ClientRequest(method: method, url: URI(string: base + path))
-        if let session = request.cookies[SessionCookie.name]?.string {
-            outgoing.headers.add(name: .cookie, value: "\(SessionCookie.name)=\(session)")
+        // The visitor's session, and the device token the auth service counts sign-ins by (only well-formed values:
+        // they go into a header).
+        let cookies = [SessionCookie.name, "device"].compactMap { name -> String? in
+            guard let value = request.cookies[name]?.string, Self.isCookieValue(value) else { return nil }
+            return "\(name)=\(value)"
         }
+        if !cookies.isEmpty { outgoing.headers.add(name: .cookie, value: cookies.joined(separator: "; ")) }
         outgoing.headers.add(name: .xRequestId, value: request.id)
         // Who the visitor is, for the services' per-address limits; the ingress's internal door passes it on.
         if let address = request.headers.first(name: "X-Real-IP") ?? request.remoteAddress?.ipAddress {

@@ -36,7 +36,7 @@ struct Pages: RouteCollection, Sendable {
     }
 
     static func context<Body: Encodable & Sendable>(_ request: Request, _ title: String, _ body: Body) -> Context<Body> {
-        Context(title: title, user: request.currentUser, csrf: CSRF.token(for: request), body: body)
+        Context(title: title, user: request.currentUser, csrf: request.application.csrf.token(for: request), body: body)
     }
 
     static func context(_ request: Request, _ values: [String: String]) -> Context<[String: String]> {
@@ -49,10 +49,10 @@ struct Pages: RouteCollection, Sendable {
         try await request.view.render(template, Self.context(request, title, body)).encodeResponse(status: status, for: request)
     }
 
-    /// A redirect after a form post (303, so the browser follows with a GET).
+    /// A redirect after a form post (303, so the browser follows with a GET), only ever to a path of this site.
     private func redirect(_ location: String, cookies: [String] = []) -> Response {
         let response = Response(status: .seeOther)
-        response.headers.replaceOrAdd(name: .location, value: location)
+        response.headers.replaceOrAdd(name: .location, value: RedirectTarget.local(location))
         for cookie in cookies { response.headers.add(name: .setCookie, value: cookie) }
         return response
     }
@@ -117,22 +117,16 @@ struct Pages: RouteCollection, Sendable {
                  passwordAutocomplete: kind == .signUp ? "new-password" : "current-password")
     }
 
-    /// Only a path on this site: never an open redirect to another.
-    private func localPath(_ next: String?) -> String {
-        guard let next, next.hasPrefix("/"), !next.hasPrefix("//"), !next.contains("\\") else { return "/" }
-        return next
-    }
-
     @Sendable
     func authForm(_ request: Request, _ kind: AuthKind) async throws -> Response {
-        let next = localPath(request.query[String.self, at: "next"])
+        let next = RedirectTarget.local(request.query[String.self, at: "next"])
         return try await render("auth", kind.title, authBody(kind, next: next), on: request)
     }
 
     @Sendable
     func authenticate(_ request: Request, _ kind: AuthKind) async throws -> Response {
         let input = try request.content.decode(AuthInput.self)
-        let next = localPath(input.next)
+        let next = RedirectTarget.local(input.next)
         struct Credentials: Encodable, Sendable {
             var email: String
             var password: String
@@ -182,17 +176,20 @@ struct Pages: RouteCollection, Sendable {
         if let signIn = requireSignIn(request) { return signIn }
         let input = try request.content.decode(TicketInput.self)
         let title = input.title ?? ""
-        let priceText = (input.price ?? "").trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "$", with: "")
         func refuse(_ errors: [ErrorItem]) async throws -> Response {
             try await render("new-ticket", "Sell a ticket", NewTicketBody(titleValue: title, priceValue: input.price ?? "", errors: errors),
                              on: request, status: .badRequest)
         }
-        guard let price = Decimal(string: priceText, locale: Locale(identifier: "en_US")), !priceText.isEmpty else {
-            return try await refuse([ErrorItem(message: "Price must be a number, like 25 or 19.99", field: "price")])
+        // Read whole, as people write prices (`1500`, `1,500`, `$1,500.00`), or refused: never another amount.
+        guard let price = Money(written: input.price ?? "") else {
+            let negative = (input.price ?? "").trimmingCharacters(in: .whitespaces).hasPrefix("-")
+            return try await refuse([ErrorItem(
+                message: negative ? "Price must be greater than 0" : "Price must be a number, like 25, 1,500 or 19.99", field: "price"
+            )])
         }
         struct NewTicket: Encodable, Sendable {
             var title: String
-            var price: Decimal
+            var price: Money
         }
         let reply = try await api.send(.POST, "/api/tickets", as: request, json: NewTicket(title: title, price: price))
         guard reply.isSuccess else { return try await refuse(reply.errors) }

@@ -4,11 +4,13 @@ import TicketingTesting
 import XCTVapor
 
 class AuthTestCase: XCTestCase {
-    func withAuth(secureCookies: Bool = false, _ body: (Application) async throws -> Void) async throws {
+    func withAuth(
+        secureCookies: Bool = false, limits: AbuseLimits = AbuseLimits(), _ body: (Application) async throws -> Void
+    ) async throws {
         try await TestSupport.withApp(
             service: "auth",
-            config: TestSupport.config(service: "auth", secureCookies: secureCookies),
-            configure: AuthService.configure,
+            config: TestSupport.config(service: "auth", secureCookies: secureCookies, limits: limits),
+            configure: { app, config in try await AuthService.configure(app, config, bus: InMemoryBus()) },
             body
         )
     }

@@ -60,7 +60,7 @@ final class SignInTests: AuthTestCase {
     func testRepeatedFailuresFromOneAddressAcrossEmailsAreRefused() async throws {
         try await withAuth { app in
             let address: HTTPHeaders = ["X-Real-IP": "203.0.113.7"]
-            for attempt in 1...SignInThrottle().maxFailuresPerAddress {
+            for attempt in 1...AbuseLimits().signInFailuresPerAddress {
                 let response = try await post(
                     app, "/api/users/signin", ["email": "user\(attempt)@example.com", "password": "guess"], headers: address
                 )
@@ -96,6 +96,86 @@ final class SignInTests: AuthTestCase {
     }
 }
 
+extension XCTHTTPResponse {
+    /// The `device` cookie's `name=value` pair from `Set-Cookie`.
+    var deviceCookie: String? {
+        headers[.setCookie].first { $0.hasPrefix("device=") }?.split(separator: ";").first.map(String.init)
+    }
+}
+
+/// The throttle cannot be raced, and cannot be turned against the account's owner.
+final class SignInThrottleTests: AuthTestCase {
+    func testSimultaneousWrongPasswordsAreAllCountedBeforeAnyIsChecked() async throws {
+        try await withAuth { app in
+            try await signUp(app, "raced@example.com", "rightpass")
+            let statuses = try await withThrowingTaskGroup(of: HTTPStatus.self) { group in
+                for attempt in 1...12 {
+                    let body = ByteBuffer(string: #"{"email":"raced@example.com","password":"guess\#(attempt)"}"#)
+                    group.addTask {
+                        try await app.testable().sendRequest(.POST, "/api/users/signin", headers: .json(), body: body).status
+                    }
+                }
+                return try await group.reduce(into: [HTTPStatus]()) { $0.append($1) }
+            }
+            XCTAssertEqual(statuses.filter { $0 == .badRequest }.count, 5, "\(statuses)")
+            XCTAssertEqual(statuses.filter { $0 == .tooManyRequests }.count, 7, "\(statuses)")
+        }
+    }
+
+    func testAStrangersFailuresDoNotLockTheOwnersBrowserOut() async throws {
+        try await withAuth { app in
+            let owner = try await signUp(app, "owner@example.com", "rightpass")
+            let device = try XCTUnwrap(owner.deviceCookie)
+            XCTAssertTrue(owner.headers[.setCookie].contains { $0.hasPrefix("device=") && $0.contains("HttpOnly") })
+            for attempt in 1...5 {
+                try await post(app, "/api/users/signin", ["email": "owner@example.com", "password": "guess\(attempt)"])
+            }
+            let stranger = try await post(app, "/api/users/signin", ["email": "owner@example.com", "password": "rightpass"])
+            XCTAssertEqual(stranger.status, .tooManyRequests, "a browser that never signed in waits out the window")
+            let ownBrowser = try await post(app, "/api/users/signin", ["email": "owner@example.com", "password": "rightpass"], cookie: device)
+            XCTAssertEqual(ownBrowser.status, .ok)
+
+            // The device token only counts its own guesses apart: it buys no more of them.
+            for attempt in 1...5 {
+                let guess = try await post(app, "/api/users/signin", ["email": "owner@example.com", "password": "g\(attempt)"], cookie: device)
+                XCTAssertEqual(guess.status, .badRequest)
+            }
+            let sixth = try await post(app, "/api/users/signin", ["email": "owner@example.com", "password": "g6"], cookie: device)
+            XCTAssertEqual(sixth.status, .tooManyRequests)
+
+            // A device token is for one account only.
+            try await signUp(app, "other@example.com", "rightpass")
+            for _ in 1...5 { try await post(app, "/api/users/signin", ["email": "other@example.com", "password": "nope"]) }
+            let borrowed = try await post(app, "/api/users/signin", ["email": "other@example.com", "password": "rightpass"], cookie: device)
+            XCTAssertEqual(borrowed.status, .tooManyRequests)
+        }
+    }
+
+    func testSignUpsFromOneAddressAreLimitedAndEmailInUseCountsToo() async throws {
+        try await withAuth(limits: AbuseLimits(signUpsPerAddress: 3)) { app in
+            let address: HTTPHeaders = ["X-Real-IP": "198.51.100.4"]
+            let first = try await post(app, "/api/users/signup", ["email": "one@example.com", "password": "secret"], headers: address)
+            XCTAssertEqual(first.status, .created)
+            for _ in 1...2 {
+                let again = try await post(app, "/api/users/signup", ["email": "one@example.com", "password": "secret"], headers: address)
+                assertErrors(again, .badRequest, [ErrorItem(message: "Email in use")])
+            }
+            let refused = try await post(app, "/api/users/signup", ["email": "two@example.com", "password": "secret"], headers: address)
+            assertErrors(refused, .tooManyRequests, [ErrorItem(message: "Too many sign-ups, try again later")])
+            XCTAssertNotNil(refused.headers.first(name: "Retry-After").flatMap(Int.init))
+            let elsewhere = try await post(
+                app, "/api/users/signup", ["email": "two@example.com", "password": "secret"], headers: ["X-Real-IP": "198.51.100.5"]
+            )
+            XCTAssertEqual(elsewhere.status, .created)
+            // What is not an address is not a key an attacker can vary.
+            let spoofed = try await post(
+                app, "/api/users/signup", ["email": "three@example.com", "password": "secret"], headers: ["X-Real-IP": "x\u{1}y"]
+            )
+            XCTAssertEqual(spoofed.status, .created)
+        }
+    }
+}
+
 final class SessionTests: AuthTestCase {
     func testSignOutReturnsEmptyObjectAndClearsTheCookie() async throws {
         try await withAuth { app in
@@ -106,6 +186,27 @@ final class SessionTests: AuthTestCase {
                 response.headers[.setCookie],
                 ["session=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly"]
             )
+        }
+    }
+
+    /// A cookie copied before sign-out used to work for the rest of its seven days.
+    func testSignOutEndsTheSessionOnTheServerAndAnnouncesIt() async throws {
+        try await withAuth { app in
+            let signedUp = try await signUp(app, "leaving@example.com", "secret")
+            let cookie = try XCTUnwrap(signedUp.sessionCookie)
+            try await assertEqual(try await currentUser(app, cookie: cookie)?["email"] as? String, "leaving@example.com")
+            let out = try await app.testable().sendRequest(.POST, "/api/users/signout", headers: ["Cookie": cookie])
+            XCTAssertEqual(out.status, .ok)
+            let copied = try await currentUser(app, cookie: cookie)
+            XCTAssertNil(copied, "the copy taken before sign-out is signed out too")
+            let rows = try await app.db.sql.raw("SELECT session_id FROM revoked_sessions").all()
+            XCTAssertEqual(rows.count, 1)
+            let outbox = try await app.db.sql.raw("SELECT subject FROM outbox").all().map { try $0.decode(column: "subject", as: String.self) }
+            XCTAssertEqual(outbox, ["session:revoked"], "every other service hears of it")
+            let again = try await app.testable().sendRequest(.POST, "/api/users/signout", headers: ["Cookie": cookie])
+            XCTAssertEqual(again.status, .ok)
+            let signedIn = try await post(app, "/api/users/signin", ["email": "leaving@example.com", "password": "secret"])
+            try await assertEqual(try await currentUser(app, cookie: signedIn.sessionCookie)?["email"] as? String, "leaving@example.com")
         }
     }
 

@@ -5,19 +5,24 @@ import TicketingCore
 import TicketingTesting
 import XCTVapor
 
-func withOrders(window: Int = 900, _ body: (Application, InMemoryBus) async throws -> Void) async throws {
+func withOrders(
+    window: Int = 900, limits: AbuseLimits = TestSupport.generousLimits, _ body: (Application, InMemoryBus) async throws -> Void
+) async throws {
     try await withServiceApp("orders", configure: { app, config, bus in
         var config = config
         config.expirationWindowSeconds = window
+        config.limits = limits
         try await OrdersService.configure(app, config, bus: bus)
     }, body)
 }
 
 /// Puts a ticket into the orders service's replica the way it arrives in production: as a `ticket:created` event.
 @discardableResult
-func replicate(_ app: Application, _ bus: InMemoryBus, title: String = "Concert", cents: Int64 = 2000) async throws -> String {
+func replicate(
+    _ app: Application, _ bus: InMemoryBus, title: String = "Concert", cents: Int64 = 2000, seller: String = "seller"
+) async throws -> String {
     let id = UUID().uuidString.lowercased()
-    let event = TicketCreatedEvent(id: id, version: 0, title: title, price: Money(cents: cents), userId: "seller")
+    let event = TicketCreatedEvent(id: id, version: 0, title: title, price: Money(cents: cents), userId: seller)
     try await bus.publish([OutgoingMessage(subject: Subject.ticketCreated.rawValue, id: UUID().uuidString, data: try event.encoded())])
     try await eventually { try await ReplicatedTicket.find(id, on: app.db) != nil }
     return id
@@ -194,6 +199,122 @@ final class OrderRouteTests: XCTestCase {
             let refused = try await buyer.send(.DELETE, "/api/orders/\(paid)")
             XCTAssertEqual(refused.status, .badRequest)
             XCTAssertEqual(refused.errorEnvelope?.errors, [ErrorItem(message: "Cannot cancel a completed order")])
+        }
+    }
+}
+
+/// The marketplace's rules for buyers: the price is the one reserved at, no buying one's own listing, a cap on held
+/// reservations and on how often one may order, and a list that pages.
+final class OrderRuleTests: XCTestCase {
+    func testAnOrderKeepsThePriceItWasMadeAtWhateverTheSellerEditsAfter() async throws {
+        try await withOrders { app, bus in
+            let ticketId = try await replicate(app, bus, cents: 10_000)
+            let buyer = try await TestClient.signedIn(app)
+            let order = try await buyer.send(.POST, "/api/orders", json: #"{"ticketId": "\#(ticketId)"}"#).object
+            // The seller's edit reached the tickets service before the reservation did, so it was accepted there
+            // and announced; the orders service applies it to its replica.
+            let edit = TicketUpdatedEvent(id: ticketId, version: 1, title: "Concert", price: Money(cents: 5_000), userId: "seller", orderId: nil)
+            try await bus.publish([OutgoingMessage(subject: Subject.ticketUpdated.rawValue, id: UUID().uuidString, data: try edit.encoded())])
+            try await eventually { try await ReplicatedTicket.find(ticketId, on: app.db)?.priceCents == 5_000 }
+
+            let shown = try await buyer.send(.GET, "/api/orders/\(order["id"] as! String)").object
+            XCTAssertEqual((shown["ticket"] as? [String: Any])?["price"] as? Double, 100)
+            let listed = try await buyer.send(.GET, "/api/orders").json as? [[String: Any]]
+            XCTAssertEqual((listed?.first?["ticket"] as? [String: Any])?["price"] as? Double, 100)
+            try await eventually { bus.events(OrderCreatedEvent.self).count == 1 }
+            XCTAssertEqual(bus.events(OrderCreatedEvent.self).first?.ticket.price, Money(cents: 10_000), "what payments will charge")
+        }
+    }
+
+    func testASellerCannotOrderTheirOwnTicket() async throws {
+        try await withOrders { app, bus in
+            let seller = try await TestClient.signedIn(app)
+            let ticketId = try await replicate(app, bus, seller: seller.userId)
+            let response = try await seller.send(.POST, "/api/orders", json: #"{"ticketId": "\#(ticketId)"}"#)
+            XCTAssertEqual(response.status, .badRequest)
+            XCTAssertEqual(response.errorEnvelope?.errors, [ErrorItem(message: "Cannot order your own ticket")])
+            let buyer = try await TestClient.signedIn(app)
+            let bought = try await buyer.send(.POST, "/api/orders", json: #"{"ticketId": "\#(ticketId)"}"#)
+            XCTAssertEqual(bought.status, .created)
+        }
+    }
+
+    func testABuyerHoldsAtMostTheConfiguredNumberOfReservationsEvenWhenRacing() async throws {
+        var limits = TestSupport.generousLimits
+        limits.activeOrdersPerUser = 3
+        try await withOrders(limits: limits) { app, bus in
+            var tickets: [String] = []
+            for _ in 0..<12 { tickets.append(try await replicate(app, bus)) }
+            let buyer = try await TestClient.signedIn(app)
+            let raced = try await withThrowingTaskGroup(of: (String, XCTHTTPResponse).self) { group in
+                for ticketId in tickets.prefix(10) {
+                    group.addTask { (ticketId, try await buyer.send(.POST, "/api/orders", json: #"{"ticketId": "\#(ticketId)"}"#)) }
+                }
+                return try await group.reduce(into: [(String, XCTHTTPResponse)]()) { $0.append($1) }
+            }
+            let won = raced.filter { $0.1.status == .created }
+            XCTAssertEqual(won.count, 3, "\(raced.map(\.1.status))")
+            for (_, refused) in raced where refused.status != .created {
+                XCTAssertEqual(refused.status, .badRequest)
+                XCTAssertEqual(refused.errorEnvelope?.errors, [
+                    ErrorItem(message: "You can hold at most 3 reservations at once: pay for or cancel one first"),
+                ])
+            }
+            let held = try await Order.query(on: app.db).filter(\.$userId == buyer.userId).count()
+            XCTAssertEqual(held, 3)
+
+            // A cancelled reservation makes room; another buyer was never limited by this one.
+            let first = try XCTUnwrap(won.first?.1.object["id"] as? String)
+            try await assertEqual(try await buyer.send(.DELETE, "/api/orders/\(first)").status, .noContent)
+            try await assertEqual(try await buyer.send(.POST, "/api/orders", json: #"{"ticketId": "\#(tickets[10])"}"#).status, .created)
+            let other = try await TestClient.signedIn(app)
+            try await assertEqual(try await other.send(.POST, "/api/orders", json: #"{"ticketId": "\#(tickets[11])"}"#).status, .created)
+        }
+    }
+
+    func testOrderCreationIsRateLimitedPerUser() async throws {
+        var limits = TestSupport.generousLimits
+        limits.ordersPerUser = 3
+        try await withOrders(limits: limits) { app, bus in
+            let ticketId = try await replicate(app, bus)
+            let buyer = try await TestClient.signedIn(app)
+            for _ in 1...3 {
+                let order = try await buyer.send(.POST, "/api/orders", json: #"{"ticketId": "\#(ticketId)"}"#)
+                XCTAssertEqual(order.status, .created)
+                try await assertEqual(try await buyer.send(.DELETE, "/api/orders/\(order.object["id"] as! String)").status, .noContent)
+            }
+            let refused = try await buyer.send(.POST, "/api/orders", json: #"{"ticketId": "\#(ticketId)"}"#)
+            XCTAssertEqual(refused.status, .tooManyRequests)
+            XCTAssertEqual(refused.errorEnvelope?.errors, [ErrorItem(message: "Too many orders, try again later")])
+            let retryAfter = try XCTUnwrap(refused.headers.first(name: "Retry-After").flatMap(Int.init))
+            XCTAssertTrue((1...600).contains(retryAfter), "\(retryAfter)")
+            let other = try await TestClient.signedIn(app)
+            try await assertEqual(try await other.send(.POST, "/api/orders", json: #"{"ticketId": "\#(ticketId)"}"#).status, .created)
+        }
+    }
+
+    func testTheOrdersListPagesLikeTheTicketsList() async throws {
+        try await withOrders { app, bus in
+            let buyer = try await TestClient.signedIn(app)
+            var ids: [String] = []
+            for _ in 0..<3 {
+                let ticketId = try await replicate(app, bus)
+                ids.append(try await buyer.send(.POST, "/api/orders", json: #"{"ticketId": "\#(ticketId)"}"#).object["id"] as! String)
+            }
+            let first = try await buyer.send(.GET, "/api/orders?limit=2")
+            XCTAssertEqual((first.json as? [[String: Any]])?.compactMap { $0["id"] as? String }, Array(ids.prefix(2)))
+            let next = try XCTUnwrap(first.headers.first(name: .link))
+            XCTAssertEqual(next, #"</api/orders?limit=2&after=\#(ids[1])>; rel="next""#)
+            let rest = try await buyer.send(.GET, "/api/orders?limit=2&after=\(ids[1])")
+            XCTAssertEqual((rest.json as? [[String: Any]])?.compactMap { $0["id"] as? String }, [ids[2]])
+            XCTAssertNil(rest.headers.first(name: .link))
+            for query in ["limit=0", "limit=abc", "limit=1001", "limit=+2", "after=nope", "after=\(UUID())"] {
+                let response = try await buyer.send(.GET, "/api/orders?\(query)")
+                XCTAssertEqual(response.status, .badRequest, query)
+            }
+            // Another buyer's order is no cursor.
+            let other = try await TestClient.signedIn(app)
+            try await assertEqual(try await other.send(.GET, "/api/orders?after=\(ids[0])").status, .badRequest)
         }
     }
 }

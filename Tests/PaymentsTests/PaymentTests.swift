@@ -293,6 +293,37 @@ final class PaymentRefundTests: PaymentTestCase {
     }
 }
 
+extension PaymentRecoveryTests {
+    /// The expiry reached this service while the charge was on its way: the buyer used to get a 503 "try again
+    /// shortly", and the retry "Order has already been paid", while the money was silently given back.
+    func testAChargeThatLostTheRaceWithTheExpiryIsA400ThatSaysItIsRefunded() async throws {
+        try await withPayments { app, bus in
+            let buyer = try await TestClient.signedIn(app)
+            let orderId = try await order(app, bus, for: buyer, cents: 9_696)
+            let intentID = try await chargedButNotRecorded(app, orderId: orderId, cents: 9_696)
+            let cancelled = OrderCancelledEvent(id: orderId, version: 1, ticket: .init(id: "t"))
+            try await bus.publish([OutgoingMessage(subject: Subject.orderCancelled.rawValue, id: UUID().uuidString, data: try cancelled.encoded())])
+            try await eventually { try await ReplicatedOrder.findForUpdate(orderId, on: app.db)?.status == .cancelled }
+
+            // The request that was charging finds the order cancelled when it records the charge.
+            let checkout = Checkout(stripe: StripeClient(client: app.client, base: Self.stripe.baseURL, key: "sk_test_local"),
+                                    transactions: app.writeTransactions, logger: app.logger)
+            let attempt = ChargeAttempt(orderId: orderId, number: 1, state: .charging, intentID: intentID, leaseUntil: 0)
+            do {
+                _ = try await checkout.settle(attempt, on: app.db)
+                XCTFail("a charge for an expired order is not a payment")
+            } catch let error as AppError {
+                XCTAssertEqual(error.status, .badRequest)
+                XCTAssertEqual(error.errors, [ErrorItem(message: "Order has expired"), ErrorItem(message: "The charge has been refunded")])
+            }
+            let retry = try await pay(buyer, orderId)
+            XCTAssertEqual(retry.status, .badRequest)
+            XCTAssertEqual(retry.errorEnvelope?.errors, [ErrorItem(message: "Order has expired"), ErrorItem(message: "The charge has been refunded")])
+            try await assertEqual(try await Refunds.due(limit: 10, on: app.db).map(\.orderId), [orderId])
+        }
+    }
+}
+
 final class PaymentListenerTests: PaymentTestCase {
     func testCancellationsApplyInVersionOrderAndDuplicatesChangeNothing() async throws {
         try await withPayments { app, bus in

@@ -36,9 +36,13 @@ final class EventPayloadTests: XCTestCase {
         XCTAssertEqual(try json(ExpirationCompleteEvent(orderId: "o1")), #"{"orderId":"o1"}"#)
         XCTAssertEqual(try json(PaymentCreatedEvent(id: "p1", orderId: "o1", stripeId: "ch_1")),
                        #"{"id":"p1","orderId":"o1","stripeId":"ch_1"}"#)
+        XCTAssertEqual(try json(SessionRevokedEvent(sessionId: "s1", expiresAt: "2026-11-29T10:15:00.000Z")),
+                       #"{"expiresAt":"2026-11-29T10:15:00.000Z","sessionId":"s1"}"#)
         XCTAssertEqual(OrderStatus.awaitingPayment.rawValue, "awaiting:payment")
-        XCTAssertEqual(Subject.allCases.map(\.rawValue),
-                       ["ticket:created", "ticket:updated", "order:created", "order:cancelled", "expiration:complete", "payment:created"])
+        XCTAssertEqual(Subject.allCases.map(\.rawValue), [
+            "ticket:created", "ticket:updated", "order:created", "order:cancelled", "expiration:complete", "payment:created",
+            "session:revoked",
+        ])
     }
 
     func testMoneyKeepsExactCentsAndRefusesFractionsOfACent() throws {

@@ -118,4 +118,20 @@ final class TicketListenerTests: XCTestCase {
             XCTAssertEqual(reserved["version"] as? Int, 1)
         }
     }
+
+    /// Every service with signed-in routes refuses a signed-out session once `session:revoked` reaches it.
+    func testASessionRevokedEventSignsTheSessionOutWithinTwoSeconds() async throws {
+        try await withTickets { app, bus in
+            let seller = try await TestClient.signedIn(app)
+            try await assertEqual(try await seller.send(.POST, "/api/tickets", json: #"{"title": "a", "price": 5}"#).status, .created)
+            let jwt = try XCTUnwrap(SessionCookie.decode(String(seller.cookie!.dropFirst("session=".count))))
+            let event = SessionRevokedEvent(sessionId: SessionRevocations.id(ofJWT: jwt), expiresAt: ISOTimestamp.string(Date().addingTimeInterval(3600)))
+            let revokedAt = Date()
+            try await bus.publish([OutgoingMessage(subject: Subject.sessionRevoked.rawValue, id: UUID().uuidString, data: try event.encoded())])
+            try await eventually(timeout: 2.5) {
+                try await seller.send(.POST, "/api/tickets", json: #"{"title": "b", "price": 5}"#).status == .unauthorized
+            }
+            XCTAssertLessThan(Date().timeIntervalSince(revokedAt), 2.5)
+        }
+    }
 }

@@ -73,6 +73,37 @@ final class TicketRouteTests: XCTestCase {
         }
     }
 
+    /// A price is read whole: the API used to keep the number at the front of `"12abc"` or `"1,000"`.
+    func testPricesAreReadWholeAndTitlesAreCleanOrRefused() async throws {
+        try await withTickets { app, bus in
+            let seller = try await TestClient.signedIn(app)
+            for price in [#""12abc""#, #""1,000""#, #""9.99.99""#, #"" 12""#, #""1e3""#, #""$5""#, #"true"#, #"[1]"#] {
+                let response = try await seller.send(.POST, "/api/tickets", json: #"{"title": "x", "price": \#(price)}"#)
+                XCTAssertEqual(response.errorEnvelope?.errors, [ErrorItem(message: "Price must be greater than 0", field: "price")], price)
+            }
+            let tooPrecise = try await seller.send(.POST, "/api/tickets", json: #"{"title": "x", "price": "12.345"}"#)
+            XCTAssertEqual(tooPrecise.errorEnvelope?.errors, [ErrorItem(message: "Price must have at most 2 decimals", field: "price")])
+            for title in [#"a\u0000b"#, #"bell\u0007"#, #"rtl\u202Egnp.exe"#, #"\u2066iso"#, #"del\u007F"#] {
+                let response = try await seller.send(.POST, "/api/tickets", json: #"{"title": "\#(title)", "price": 5}"#)
+                XCTAssertEqual(response.errorEnvelope?.errors, [
+                    ErrorItem(message: "Title must not contain control or text-direction characters", field: "title"),
+                ], title)
+            }
+            let buried = "a" + String(repeating: #"\u0301"#, count: 3_000)
+            let heavy = try await seller.send(.POST, "/api/tickets", json: #"{"title": "\#(buried)", "price": 5}"#)
+            XCTAssertEqual(heavy.errorEnvelope?.errors, [ErrorItem(message: "Title must be at most 200 characters", field: "title")])
+            let composed = try await createTicket(seller, title: #"Cafe\u0301"#, price: "5")
+            XCTAssertEqual(composed["title"] as? String, "Caf\u{E9}")
+            let form = try await app.testable().sendRequest(
+                .POST, "/api/tickets", headers: ["Content-Type": "application/x-www-form-urlencoded", "Cookie": seller.cookie!],
+                body: ByteBuffer(string: "title=x&price=5")
+            )
+            XCTAssertEqual(form.status, .unsupportedMediaType)
+            try await Task.sleep(for: .milliseconds(50))
+            XCTAssertEqual(bus.events(TicketCreatedEvent.self).map(\.title), ["Caf\u{E9}"], "refused input publishes nothing")
+        }
+    }
+
     func testShowingATicketAndUnknownOrMalformedIds() async throws {
         try await withTickets { app, _ in
             let seller = try await TestClient.signedIn(app)

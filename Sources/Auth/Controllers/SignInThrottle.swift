@@ -1,58 +1,59 @@
 import SQLKit
 import TicketingCore
 
-/// Limits failed sign-ins per email and per client address within a window, counted in the database
-/// so that every replica of the service sees the same counts.
+/// Limits sign-in guessing without handing attackers a way to lock an owner out.
+///
+/// - Every attempt is counted before its password is checked, in the statement that reads the count, so N
+///   simultaneous guesses are N counted guesses: at most `SIGNIN_LIMIT_PER_EMAIL` of them are ever checked.
+///   A sign-in that succeeds gives its use back (and clears the email's count).
+/// - Per email, attempts count against the account, unless the browser shows a device token: a signed cookie that
+///   this service gave it at an earlier successful sign-in or sign-up to that account. Such attempts count against
+///   that token instead, with the same limit. So a stranger who burns an email's attempts locks out only browsers
+///   that never signed in to it; the owner's own browser still signs in, and a stolen device token buys no more
+///   guesses than anyone gets.
+/// - Per client address, every attempt counts against `SIGNIN_LIMIT_PER_ADDRESS`, generous because offices and
+///   carriers share addresses; it stops one machine from guessing many accounts.
 struct SignInThrottle: Sendable {
-    var maxFailuresPerEmail = 5
-    // Generous: many people may share one address (an office, a carrier NAT); the per-email limit stops guessing.
-    var maxFailuresPerAddress = 100
-    var window: Double = 15 * 60
+    let perEmail: RateLimit
+    let perAddress: RateLimit
 
-    /// Throws 429 while either key has used up its failures in the current window.
-    func check(email: String, address: String?, on db: any SQLDatabase, now: Date = Date()) async throws {
-        let windowStart = now.timeIntervalSince1970 - window
-        for (key, limit) in keys(email: email, address: address) {
-            let row = try await db.raw("""
-                SELECT failures, window_started_at FROM signin_failures
-                WHERE key = \(bind: key) AND window_started_at > \(bind: windowStart)
-                """).first()
-            guard let row, try row.decode(column: "failures", as: Int.self) >= limit else { continue }
-            let startedAt = try row.decode(column: "window_started_at", as: Double.self)
-            let retryAfter = max(1, Int((startedAt + window - now.timeIntervalSince1970).rounded(.up)))
-            throw AppError(
-                .tooManyRequests,
-                [ErrorItem(message: "Too many failed sign-in attempts, try again later")],
-                headers: ["Retry-After": "\(retryAfter)"]
+    init(_ limits: AbuseLimits) {
+        perEmail = RateLimit(limit: limits.signInFailuresPerEmail, window: limits.signInWindow)
+        perAddress = RateLimit(limit: limits.signInFailuresPerAddress, window: limits.signInWindow)
+    }
+
+    /// The keys one attempt counts against.
+    struct Keys: Sendable {
+        var email: String
+        var device: String?
+        var address: String?
+
+        init(email: String, device: String?, address: String?) {
+            self.email = "signin-email:" + email
+            self.device = device.map { "signin-device:" + $0 }
+            self.address = address.map { "signin-address:" + $0 }
+        }
+
+        var account: String { device ?? email }
+    }
+
+    /// Counts an attempt; throws 429 when either key is over its limit (the attempt is then not made).
+    func admit(_ keys: Keys, on db: any SQLDatabase) async throws {
+        let account = try await perEmail.count(keys.account, on: db)
+        var address: RateLimit.Use?
+        if let key = keys.address { address = try await perAddress.count(key, on: db) }
+        if account.count > perEmail.limit || (address?.count ?? 0) > perAddress.limit {
+            throw AppError.tooManyRequests(
+                "Too many failed sign-in attempts, try again later",
+                retryAfter: max(account.count > perEmail.limit ? account.retryAfter : 0, address?.retryAfter ?? 0)
             )
         }
     }
 
-    /// Counts one failure against each key; a key whose window has passed starts a new window. One statement per key,
-    /// so concurrent failures are all counted.
-    func recordFailure(email: String, address: String?, on db: any SQLDatabase, now: Date = Date()) async throws {
-        let nowSeconds = now.timeIntervalSince1970
-        let windowStart = nowSeconds - window
-        for (key, _) in keys(email: email, address: address) {
-            try await db.raw("""
-                INSERT INTO signin_failures (key, failures, window_started_at) VALUES (\(bind: key), 1, \(bind: nowSeconds))
-                ON CONFLICT (key) DO UPDATE SET
-                  failures = CASE WHEN signin_failures.window_started_at > \(bind: windowStart)
-                                  THEN signin_failures.failures + 1 ELSE 1 END,
-                  window_started_at = CASE WHEN signin_failures.window_started_at > \(bind: windowStart)
-                                  THEN signin_failures.window_started_at ELSE \(bind: nowSeconds) END
-                """).run()
-        }
-    }
-
-    /// A successful sign-in forgives the email's failures (not the address's: one address may try many emails).
-    func recordSuccess(email: String, on db: any SQLDatabase) async throws {
-        try await db.raw("DELETE FROM signin_failures WHERE key = \(bind: "email:" + email)").run()
-    }
-
-    private func keys(email: String, address: String?) -> [(String, Int)] {
-        var keys = [("email:" + email, maxFailuresPerEmail)]
-        if let address { keys.append(("address:" + address, maxFailuresPerAddress)) }
-        return keys
+    /// A successful sign-in was no guess: its use is given back, and the account's failures are forgiven.
+    func succeeded(_ keys: Keys, on db: any SQLDatabase) async throws {
+        try await perEmail.reset(keys.email, on: db)
+        if let device = keys.device { try await perEmail.reset(device, on: db) }
+        if let address = keys.address { try await perAddress.giveBack(address, on: db) }
     }
 }

@@ -3,6 +3,7 @@ import TicketingCore
 
 struct UserController: RouteCollection, Sendable {
     let throttle: SignInThrottle
+    let signUps: RateLimit
     /// A hash of a random password, checked against when the email is unknown.
     let decoyHash: String
 
@@ -24,9 +25,19 @@ struct UserController: RouteCollection, Sendable {
         if !(4...20).contains(password.count) { errors.add("password", "Password must be between 4 and 20 characters") }
         try errors.throwIfAny()
 
+        let transactions = request.application.writeTransactions
+        if let address = request.clientAddress {
+            try await transactions.runStatement(on: request.db) { db in
+                try await signUps.take("signup-address:" + address, on: db.sql, refusing: "Too many sign-ups, try again later")
+            }
+        }
+        // Checked before hashing, which is the expensive part; the unique index still decides a race.
+        if try await User.query(on: request.db).filter(\.$email == email).first() != nil {
+            throw AppError.badRequest("Email in use")
+        }
         let user = User(email: email, passwordHash: try await request.password.async.hash(password))
         do {
-            try await user.create(on: request.db)
+            try await transactions.runStatement(on: request.db) { db in try await user.create(on: db) }
         } catch where DatabaseErrors.isConstraintViolation(error) {
             // The unique index decides, so two simultaneous sign-ups with one email cannot both succeed.
             throw AppError.badRequest("Email in use")
@@ -44,21 +55,33 @@ struct UserController: RouteCollection, Sendable {
         if password.isEmpty { errors.add("password", "You must supply a password") }
         try errors.throwIfAny()
 
-        let address = request.clientAddress
-        try await throttle.check(email: email, address: address, on: request.sql)
+        let keys = SignInThrottle.Keys(
+            email: email, device: await DeviceToken.id(in: request, for: email), address: request.clientAddress
+        )
+        let transactions = request.application.writeTransactions
+        try await transactions.run(on: request.db) { tx in try await throttle.admit(keys, on: tx.sql) }
         let user = try await User.query(on: request.db).filter(\.$email == email).first()
         // An unknown email costs a hash check too, so response times do not reveal which emails exist.
         let hash = user?.passwordHash ?? decoyHash
         guard try await request.password.async.verify(password, created: hash), let user else {
-            try await throttle.recordFailure(email: email, address: address, on: request.sql)
             throw AppError.badRequest("Invalid credentials")
         }
-        try await throttle.recordSuccess(email: email, on: request.sql)
+        try await transactions.run(on: request.db) { tx in try await throttle.succeeded(keys, on: tx.sql) }
         return try await startSession(for: user, status: .ok, on: request)
     }
 
+    /// Clears the cookie and ends the session on the server: every service refuses its token from then on (within
+    /// the bound `SessionRevocations` gives), even from a copy of the cookie taken before.
     @Sendable
     func signOut(_ request: Request) async throws -> Response {
+        if request.currentUser != nil, let value = SessionCookie.value(in: request.headers), let jwt = SessionCookie.decode(value),
+           let token = try? await request.jwt.verify(jwt, as: SessionToken.self) {
+            let event = SessionRevokedEvent(sessionId: SessionRevocations.id(ofJWT: jwt), expiresAt: ISOTimestamp.string(token.exp.value))
+            try await request.transaction { tx in
+                if try await SessionRevocations.record(event, on: tx) { try await Outbox.record(event, on: tx) }
+            }
+            request.application.sessionRevocations.insert(event.sessionId, expiresAtMs: token.exp.value.epochMilliseconds)
+        }
         let response = try await [String: String]().encodeResponse(status: .ok, for: request)
         request.application.sessionIssuer.endSession(response: response)
         return response
@@ -72,15 +95,23 @@ struct UserController: RouteCollection, Sendable {
     private func startSession(for user: User, status: HTTPStatus, on request: Request) async throws -> Response {
         let id = try user.requireID().uuidString.lowercased()
         let response = try await UserResponse(id: id, email: user.email).encodeResponse(status: status, for: request)
-        try await request.application.sessionIssuer.startSession(id: id, email: user.email, on: request, response: response)
+        let issuer = request.application.sessionIssuer
+        try await issuer.startSession(id: id, email: user.email, on: request, response: response)
+        response.headers.add(
+            name: .setCookie, value: try await DeviceToken.setHeader(for: user.email, on: request, secure: issuer.secureCookie)
+        )
         return response
     }
 }
 
 extension Request {
     /// The client's address: the ingress's `X-Real-IP` when present (nginx sets it and overwrites any client value),
-    /// else the peer.
+    /// else the peer. Only an address is taken: anything else in the header counts as no address given.
     var clientAddress: String? {
-        headers.first(name: "X-Real-IP") ?? remoteAddress?.ipAddress
+        if let header = headers.first(name: "X-Real-IP") {
+            let isAddress = (2...45).contains(header.count) && header.allSatisfy { $0.isHexDigit || $0 == "." || $0 == ":" }
+            return isAddress ? header : nil
+        }
+        return remoteAddress?.ipAddress
     }
 }

@@ -14,3 +14,14 @@ struct CreateSignInFailure: AsyncMigration {
         try await database.schema("signin_failures").delete()
     }
 }
+
+/// Failures are now counted in the shared `rate_limits` table (see `SignInThrottle`).
+struct DropSignInFailure: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.schema("signin_failures").delete()
+    }
+
+    func revert(on database: any Database) async throws {
+        try await CreateSignInFailure().prepare(on: database)
+    }
+}

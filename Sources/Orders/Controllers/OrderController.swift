@@ -1,9 +1,12 @@
 import FluentKit
+import SQLKit
 import TicketingCore
 
 struct OrderController: RouteCollection, Sendable {
     let expirationWindow: TimeInterval
     let reservations: Reservations
+    /// `ACTIVE_ORDERS_PER_USER`, for the refusal's message.
+    let maxHeld: Int
 
     func boot(routes: any RoutesBuilder) throws {
         let orders = routes.grouped("api", "orders").grouped(RequireAuthMiddleware())
@@ -13,17 +16,39 @@ struct OrderController: RouteCollection, Sendable {
         orders.delete(":id", use: cancel)
     }
 
+    static let defaultPageSize = 100
+    static let maxPageSize = 1_000
+
+    /// The user's orders, oldest first, a page at a time, as the tickets list pages: `?limit=` (default 100, at
+    /// most 1000) and `?after=<id of the last order seen>`. A full page carries a `Link: <…>; rel="next"` header.
     @Sendable
-    func list(_ request: Request) async throws -> [OrderResponse] {
+    func list(_ request: Request) async throws -> Response {
         let user = try request.requireUser()
-        let orders = try await Order.query(on: request.db).filter(\.$userId == user.id).sort(\.$createdAt).sort(\.$id).all()
+        let limit = try PageSize.read(request, default: Self.defaultPageSize, max: Self.maxPageSize)
+        var continuing: SQLQueryString = ""
+        if let after = request.query[String.self, at: "after"] {
+            guard let id = UUID(uuidString: after), let cursor = try await Order.find(id, on: request.db), cursor.userId == user.id else {
+                throw AppError.invalid([ErrorItem(message: "Unknown order to continue after", field: "after")])
+            }
+            continuing = "AND (created_at, id) > (SELECT created_at, id FROM orders WHERE id = \(bind: try cursor.requireID()))"
+        }
+        let orders = try await request.db.sql.raw("""
+            SELECT * FROM orders WHERE user_id = \(bind: user.id) \(continuing)
+            ORDER BY created_at, id LIMIT \(unsafeRaw: String(limit))
+            """).all(decodingFluent: Order.self)
         let tickets = try await ReplicatedTicket.query(on: request.db).filter(\.$id ~~ Array(Set(orders.map(\.ticketId)))).all()
         let byId = Dictionary(tickets.map { ($0.id ?? "", $0) }, uniquingKeysWith: { first, _ in first })
-        return orders.compactMap { order in byId[order.ticketId].map { OrderResponse(order, $0) } }
+        let page = orders.compactMap { order in byId[order.ticketId].map { OrderResponse(order, $0) } }
+        let response = try await page.encodeResponse(for: request)
+        if orders.count == limit, let last = orders.last {
+            response.headers.add(name: .link, value: #"</api/orders?limit=\#(limit)&after=\#(last.idString)>; rel="next""#)
+        }
+        return response
     }
 
     /// Reserves a ticket. Whether it is free is decided by the unique index on active orders, not by a prior read:
-    /// of many simultaneous requests for one ticket exactly one commits (see `Reservations`).
+    /// of many simultaneous requests for one ticket exactly one commits (see `Reservations`). The order keeps the
+    /// price it was made at: what the buyer sees and pays, whatever the seller edits later.
     @Sendable
     func create(_ request: Request) async throws -> Response {
         let user = try request.requireUser()
@@ -32,9 +57,18 @@ struct OrderController: RouteCollection, Sendable {
             throw AppError.invalid([ErrorItem(message: "TicketId must be provided", field: "ticketId")])
         }
         guard let ticket = try await ReplicatedTicket.lookup(ticketId.lowercased(), on: request.db) else { throw AppError.notFound }
-        let order = Order(userId: user.id, ticketId: try ticket.requireID(), expiresAt: Date().addingTimeInterval(expirationWindow))
-        guard try await reservations.reserve(order, price: ticket.price, on: request.db) else {
-            throw AppError.badRequest("Ticket is already reserved")
+        if ticket.userId == user.id { throw AppError.badRequest("Cannot order your own ticket") }
+        let order = Order(
+            userId: user.id, ticketId: try ticket.requireID(), price: ticket.price,
+            expiresAt: Date().addingTimeInterval(expirationWindow)
+        )
+        switch try await reservations.reserve(order, on: request.db) {
+        case .reserved: break
+        case .taken: throw AppError.badRequest("Ticket is already reserved")
+        case .holdingTooMany:
+            throw AppError.badRequest("You can hold at most \(maxHeld) reservations at once: pay for or cancel one first")
+        case .tooFrequent(let retryAfter):
+            throw AppError.tooManyRequests("Too many orders, try again later", retryAfter: retryAfter)
         }
         request.application.events?.relay.wake()
         return try await OrderResponse(order, ticket).encodeResponse(status: .created, for: request)

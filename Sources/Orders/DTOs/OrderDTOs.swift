@@ -26,12 +26,12 @@ struct OrderResponse: Content {
         status = order.status
         expiresAt = ISOTimestamp.string(order.expiresAt)
         version = order.version
-        self.ticket = Ticket(id: ticket.id ?? order.ticketId, title: ticket.title, price: ticket.price, version: ticket.version)
+        self.ticket = Ticket(id: ticket.id ?? order.ticketId, title: ticket.title, price: order.price, version: ticket.version)
     }
 }
 
 extension Order {
-    func createdEvent(price: Money) -> OrderCreatedEvent {
+    var createdEvent: OrderCreatedEvent {
         OrderCreatedEvent(
             id: idString, version: version, status: status, userId: userId, expiresAt: ISOTimestamp.string(expiresAt),
             ticket: .init(id: ticketId, price: price)

@@ -7,8 +7,8 @@ struct TicketCreatedListener: Listener {
 
     func onMessage(_ event: TicketCreatedEvent, context: ListenerContext) async throws -> ListenerOutcome {
         try await context.db.sql.raw("""
-            INSERT INTO tickets (id, title, price_cents, version)
-            VALUES (\(bind: event.id), \(bind: event.title), \(bind: event.price.cents), \(bind: event.version))
+            INSERT INTO tickets (id, title, price_cents, version, user_id)
+            VALUES (\(bind: event.id), \(bind: event.title), \(bind: event.price.cents), \(bind: event.version), \(bind: event.userId))
             ON CONFLICT (id) DO NOTHING
             """).run()
         return .done
@@ -22,7 +22,8 @@ struct TicketUpdatedListener: Listener {
     func onMessage(_ event: TicketUpdatedEvent, context: ListenerContext) async throws -> ListenerOutcome {
         // The common case, the next version, in one statement; only when it matches nothing is the replica read.
         let applied = try await context.db.sql.raw("""
-            UPDATE tickets SET title = \(bind: event.title), price_cents = \(bind: event.price.cents), version = \(bind: event.version)
+            UPDATE tickets SET title = \(bind: event.title), price_cents = \(bind: event.price.cents), version = \(bind: event.version),
+                   user_id = \(bind: event.userId)
             WHERE id = \(bind: event.id) AND version = \(bind: event.version - 1)
             RETURNING version
             """).first()

@@ -40,3 +40,30 @@ struct CreateOrder: AsyncMigration {
         try await database.schema(Order.schema).delete()
     }
 }
+
+/// The price an order was made at, kept on the order (it used to be read from the replica, which follows the
+/// seller's later edits). Orders made before take their ticket's current price, the best record there is.
+struct AddOrderPrice: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.schema(Order.schema).field("price_cents", .int64).update()
+        try await database.sql.raw("""
+            UPDATE orders SET price_cents = COALESCE((SELECT price_cents FROM tickets WHERE tickets.id = orders.ticket_id), 0)
+            WHERE price_cents IS NULL
+            """).run()
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema(Order.schema).deleteField("price_cents").update()
+    }
+}
+
+/// Who listed each ticket, so a seller cannot order their own.
+struct AddReplicatedTicketSeller: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.schema(ReplicatedTicket.schema).field("user_id", .string).update()
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema(ReplicatedTicket.schema).deleteField("user_id").update()
+    }
+}

@@ -9,26 +9,30 @@ final class ReplicatedTicket: Model, @unchecked Sendable {
     @Field(key: "title") var title: String
     @Field(key: "price_cents") var priceCents: Int64
     @Field(key: "version") var version: Int
+    /// Who listed it; nil only for tickets replicated before the column existed.
+    @OptionalField(key: "user_id") var userId: String?
 
     init() {}
 
-    init(id: String, title: String, price: Money, version: Int) {
+    init(id: String, title: String, price: Money, version: Int, userId: String?) {
         self.id = id
         self.title = title
         priceCents = price.cents
         self.version = version
+        self.userId = userId
     }
 
     var price: Money { Money(cents: priceCents) }
 
     /// The replica's ticket by id in one plain query: the reservation path reads it on every request.
     static func lookup(_ id: String, on db: any Database) async throws -> ReplicatedTicket? {
-        guard let row = try await db.sql.raw("SELECT title, price_cents, version FROM tickets WHERE id = \(bind: id)").first()
+        guard let row = try await db.sql.raw("SELECT title, price_cents, version, user_id FROM tickets WHERE id = \(bind: id)").first()
         else { return nil }
         return ReplicatedTicket(
             id: id, title: try row.decode(column: "title", as: String.self),
             price: Money(cents: try row.decode(column: "price_cents", as: Int64.self)),
-            version: try row.decode(column: "version", as: Int.self)
+            version: try row.decode(column: "version", as: Int.self),
+            userId: try row.decode(column: "user_id", as: String?.self)
         )
     }
 }
@@ -41,20 +45,26 @@ final class Order: Model, @unchecked Sendable {
     @Field(key: "status") var status: OrderStatus
     @Field(key: "expires_at") var expiresAt: Date
     @Field(key: "ticket_id") var ticketId: String
+    /// The ticket's price when the order was made: what the buyer is shown and charged, whatever the seller
+    /// changes afterwards.
+    @Field(key: "price_cents") var priceCents: Int64
     @Field(key: "version") var version: Int
     @Field(key: "created_at") var createdAt: Date
 
     init() {}
 
-    init(userId: String, ticketId: String, expiresAt: Date, createdAt: Date = Date()) {
+    init(userId: String, ticketId: String, price: Money, expiresAt: Date, createdAt: Date = Date()) {
         id = UUID()
         self.userId = userId
         status = .created
         self.expiresAt = expiresAt
         self.ticketId = ticketId
+        priceCents = price.cents
         version = 0
         self.createdAt = createdAt
     }
+
+    var price: Money { Money(cents: priceCents) }
 
     /// Every order gets its id in `init`, so it is always there.
     var idString: String { id!.uuidString.lowercased() }
@@ -63,4 +73,6 @@ final class Order: Model, @unchecked Sendable {
 extension OrderStatus {
     /// Statuses that hold the ticket: at most one order per ticket is ever in one of them.
     static let active: [OrderStatus] = [.created, .awaitingPayment, .complete]
+    /// Statuses of a reservation: held, not yet paid. `ACTIVE_ORDERS_PER_USER` counts these.
+    static let reserving: [OrderStatus] = [.created, .awaitingPayment]
 }

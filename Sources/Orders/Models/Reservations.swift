@@ -10,16 +10,32 @@ import TicketingCore
 /// orders that won. Their `order:created` events go into the outbox in the same transaction. On SQLite, where writes
 /// take turns, this turns one transaction per request into one per batch.
 ///
+/// The same transaction keeps each buyer's limits: orders made per window (`ORDER_LIMIT`, counted in `rate_limits`)
+/// and reservations held at once (`ACTIVE_ORDERS_PER_USER`, counted from the orders themselves). On PostgreSQL each
+/// buyer in the batch is locked for the transaction first (an advisory lock), so replicas cannot both count the
+/// same held reservations; SQLite write transactions already take turns. A buyer's requests beyond a limit are
+/// refused, in the order they arrived.
+///
 /// No background task: the first request to find nobody writing leads, writes the batch (its own reservation among
 /// them) and, if more arrived meanwhile, hands the lead to the next waiting request.
 final class Reservations: Sendable {
+    enum Outcome: Sendable, Equatable {
+        case reserved
+        /// Another active order holds the ticket.
+        case taken
+        /// The buyer already holds `ACTIVE_ORDERS_PER_USER` reservations.
+        case holdingTooMany
+        /// The buyer made `ORDER_LIMIT` orders in the window; the next window starts in this many seconds.
+        case tooFrequent(retryAfter: Int)
+    }
+
     private enum Turn {
-        case won, lost, lead
+        case decided(Outcome)
+        case lead
     }
 
     private struct Waiting {
         var order: Order
-        var price: Money
         var continuation: CheckedContinuation<Turn, any Error>
     }
 
@@ -30,18 +46,21 @@ final class Reservations: Sendable {
 
     private let queue = Mutex(Queue())
     private let transactions: WriteTransactions
+    private let orderRate: RateLimit
+    private let maxHeld: Int
     static let maxBatch = 128
 
-    init(transactions: WriteTransactions) {
+    init(transactions: WriteTransactions, limits: AbuseLimits) {
         self.transactions = transactions
+        orderRate = RateLimit(limit: limits.ordersPerUser, window: limits.orderWindow)
+        maxHeld = limits.activeOrdersPerUser
     }
 
-    /// True when the order was written; false when another active order holds the ticket.
-    func reserve(_ order: Order, price: Money, on db: any Database) async throws -> Bool {
+    func reserve(_ order: Order, on db: any Database) async throws -> Outcome {
         let turn = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Turn, any Error>) in
             let lead = queue.withLock { queue -> Bool in
                 guard !queue.leading else {
-                    queue.waiting.append(Waiting(order: order, price: price, continuation: continuation))
+                    queue.waiting.append(Waiting(order: order, continuation: continuation))
                     return false
                 }
                 queue.leading = true
@@ -50,29 +69,28 @@ final class Reservations: Sendable {
             if lead { continuation.resume(returning: .lead) }
         }
         switch turn {
-        case .won: return true
-        case .lost: return false
-        case .lead: return try await lead(with: order, price: price, on: db)
+        case .decided(let outcome): return outcome
+        case .lead: return try await lead(with: order, on: db)
         }
     }
 
     /// Writes this request's reservation with those waiting, answers them, and passes the lead on.
-    private func lead(with order: Order, price: Money, on db: any Database) async throws -> Bool {
+    private func lead(with order: Order, on db: any Database) async throws -> Outcome {
         let others = queue.withLock { queue -> [Waiting] in
             let taken = Array(queue.waiting.prefix(Self.maxBatch - 1))
             queue.waiting.removeFirst(taken.count)
             return taken
         }
-        let result: Result<Set<UUID>, any Error>
+        let result: Result<[UUID: Outcome], any Error>
         do {
-            let rows = [(order, price)] + others.map { ($0.order, $0.price) }
-            result = .success(try await transactions.run(on: db) { tx in try await Self.insert(rows, on: tx) })
+            let orders = [order] + others.map(\.order)
+            result = .success(try await transactions.run(on: db) { tx in try await self.insert(orders, on: tx) })
         } catch {
             result = .failure(error)
         }
         for waiting in others {
             switch result {
-            case .success(let won): waiting.continuation.resume(returning: won.contains(waiting.order.id!) ? .won : .lost)
+            case .success(let outcomes): waiting.continuation.resume(returning: .decided(outcomes[waiting.order.id!] ?? .taken))
             case .failure(let error): waiting.continuation.resume(throwing: error)
             }
         }
@@ -84,24 +102,49 @@ final class Reservations: Sendable {
             return queue.waiting.removeFirst()
         }
         next?.continuation.resume(returning: .lead)
-        return try result.get().contains(order.id!)
+        return try result.get()[order.id!] ?? .taken
     }
 
-    /// Inserts the orders that do not collide with an active one, and their `order:created` events; returns their ids.
-    private static func insert(_ rows: [(Order, Money)], on db: any Database) async throws -> Set<UUID> {
-        let values = SQLList(rows.map { order, _ in
+    /// Decides every order of the batch: refused by a buyer's limit, inserted, or lost to an active order of its
+    /// ticket. The inserted ones get their `order:created` events.
+    private func insert(_ orders: [Order], on db: any Database) async throws -> [UUID: Outcome] {
+        var outcomes: [UUID: Outcome] = [:]
+        var admitted: [Order] = []
+        let byBuyer = Dictionary(grouping: orders, by: \.userId)
+        for buyer in byBuyer.keys.sorted() {
+            let theirs = byBuyer[buyer]!
+            if db.sql.dialect.name == "postgresql" {
+                try await db.sql.raw("SELECT pg_advisory_xact_lock(hashtext(\(bind: "orders-user:" + buyer)))").run()
+            }
+            let use = try await orderRate.count("orders-user:" + buyer, uses: theirs.count, on: db.sql)
+            let allowedByRate = max(0, orderRate.limit - (use.count - theirs.count))
+            let held = try await db.sql.raw("""
+                SELECT COUNT(*) AS held FROM orders WHERE user_id = \(bind: buyer) AND status IN (\(binds: OrderStatus.reserving.map(\.rawValue)))
+                """).first()?.decode(column: "held", as: Int.self) ?? 0
+            let allowedByHolding = max(0, maxHeld - held)
+            for (position, order) in theirs.enumerated() {
+                if position >= allowedByRate {
+                    outcomes[order.id!] = .tooFrequent(retryAfter: use.retryAfter)
+                } else if position >= allowedByHolding {
+                    outcomes[order.id!] = .holdingTooMany
+                } else {
+                    admitted.append(order)
+                }
+            }
+        }
+        guard !admitted.isEmpty else { return outcomes }
+        let values = SQLList(admitted.map { order in
             SQLGroupExpression([
                 SQLBind(order.id!), SQLBind(order.userId), SQLBind(order.status.rawValue), SQLBind(order.expiresAt),
-                SQLBind(order.ticketId), SQLBind(order.version), SQLBind(order.createdAt),
+                SQLBind(order.ticketId), SQLBind(order.priceCents), SQLBind(order.version), SQLBind(order.createdAt),
             ])
         })
-        let inserted = try await db.sql.raw("""
-            INSERT INTO orders (id, user_id, status, expires_at, ticket_id, version, created_at) VALUES \(values)
+        let won = Set(try await db.sql.raw("""
+            INSERT INTO orders (id, user_id, status, expires_at, ticket_id, price_cents, version, created_at) VALUES \(values)
             ON CONFLICT DO NOTHING RETURNING id
-            """).all().map { try $0.decode(column: "id", as: UUID.self) }
-        let won = Set(inserted)
-        let events = rows.filter { won.contains($0.0.id!) }.map { order, price in order.createdEvent(price: price) }
-        try await Outbox.record(events, on: db)
-        return won
+            """).all().map { try $0.decode(column: "id", as: UUID.self) })
+        for order in admitted { outcomes[order.id!] = won.contains(order.id!) ? .reserved : .taken }
+        try await Outbox.record(admitted.filter { won.contains($0.id!) }.map(\.createdEvent), on: db)
+        return outcomes
     }
 }

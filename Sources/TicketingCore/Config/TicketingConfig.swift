@@ -23,6 +23,7 @@ public struct TicketingConfig: Sendable {
     public var secureCookies: Bool
     public var sessionLifetimeSeconds: Int
     public var bcryptCost: Int
+    public var limits: AbuseLimits
 
     public init(
         service: String,
@@ -39,7 +40,8 @@ public struct TicketingConfig: Sendable {
         apiURL: String = "http://127.0.0.1:8080",
         secureCookies: Bool = false,
         sessionLifetimeSeconds: Int = 7 * 86_400,
-        bcryptCost: Int = 12
+        bcryptCost: Int = 12,
+        limits: AbuseLimits = AbuseLimits()
     ) {
         self.service = service
         self.dataDirectory = dataDirectory
@@ -57,6 +59,7 @@ public struct TicketingConfig: Sendable {
         self.secureCookies = secureCookies
         self.sessionLifetimeSeconds = sessionLifetimeSeconds
         self.bcryptCost = bcryptCost
+        self.limits = limits
     }
 
     public struct Invalid: Error, CustomStringConvertible {
@@ -98,8 +101,52 @@ public struct TicketingConfig: Sendable {
             apiURL: value("TICKETING_API_URL") ?? "http://127.0.0.1:\(value("TICKETING_PORT") ?? "8080")",
             secureCookies: ["1", "true", "yes"].contains(value("COOKIE_SECURE")?.lowercased() ?? "false"),
             sessionLifetimeSeconds: try integer("SESSION_LIFETIME_SECONDS", 7 * 86_400, range: 60...86_400 * 365),
-            bcryptCost: try integer("BCRYPT_COST", 12, range: 4...31)
+            bcryptCost: try integer("BCRYPT_COST", 12, range: 4...31),
+            limits: AbuseLimits(
+                signInFailuresPerEmail: try integer("SIGNIN_LIMIT_PER_EMAIL", AbuseLimits.defaults.signInFailuresPerEmail, range: 1...1_000_000),
+                signInFailuresPerAddress: try integer("SIGNIN_LIMIT_PER_ADDRESS", AbuseLimits.defaults.signInFailuresPerAddress, range: 1...1_000_000),
+                signUpsPerAddress: try integer("SIGNUP_LIMIT", AbuseLimits.defaults.signUpsPerAddress, range: 1...1_000_000),
+                ordersPerUser: try integer("ORDER_LIMIT", AbuseLimits.defaults.ordersPerUser, range: 1...1_000_000),
+                activeOrdersPerUser: try integer("ACTIVE_ORDERS_PER_USER", AbuseLimits.defaults.activeOrdersPerUser, range: 1...1_000_000)
+            )
         )
+    }
+}
+
+/// How often one visitor may do what an attacker would do at scale (CONTRACT.md section 6). Each is a count per
+/// fixed window, kept in the service's database so that every replica sees the same counts.
+public struct AbuseLimits: Sendable, Equatable {
+    /// Failed sign-ins for one email per `signInWindow` (`SIGNIN_LIMIT_PER_EMAIL`); a browser that signed in to
+    /// that account before is counted on its own (see the auth service), so the limit cannot lock the owner out.
+    public var signInFailuresPerEmail: Int
+    /// Failed sign-ins from one client address per `signInWindow` (`SIGNIN_LIMIT_PER_ADDRESS`): generous, since many
+    /// people can share one address (an office, a carrier's NAT).
+    public var signInFailuresPerAddress: Int
+    /// Sign-ups from one client address per `signUpWindow` (`SIGNUP_LIMIT`).
+    public var signUpsPerAddress: Int
+    /// Orders one user may create per `orderWindow` (`ORDER_LIMIT`).
+    public var ordersPerUser: Int
+    /// Reservations (orders awaiting payment) one buyer may hold at once (`ACTIVE_ORDERS_PER_USER`).
+    public var activeOrdersPerUser: Int
+
+    public var signInWindow: Double = 15 * 60
+    public var signUpWindow: Double = 60 * 60
+    public var orderWindow: Double = 10 * 60
+
+    public static let defaults = AbuseLimits()
+
+    public init(
+        signInFailuresPerEmail: Int = 5,
+        signInFailuresPerAddress: Int = 100,
+        signUpsPerAddress: Int = 20,
+        ordersPerUser: Int = 20,
+        activeOrdersPerUser: Int = 5
+    ) {
+        self.signInFailuresPerEmail = signInFailuresPerEmail
+        self.signInFailuresPerAddress = signInFailuresPerAddress
+        self.signUpsPerAddress = signUpsPerAddress
+        self.ordersPerUser = ordersPerUser
+        self.activeOrdersPerUser = activeOrdersPerUser
     }
 }
 

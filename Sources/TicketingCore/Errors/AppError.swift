@@ -36,6 +36,14 @@ public struct AppError: Error, Sendable, Equatable {
     public static let notAuthorized = AppError(.unauthorized, [ErrorItem(message: "Not authorized")])
     public static let unavailable = AppError(.serviceUnavailable, [ErrorItem(message: "Service unavailable")])
     public static let internalFailure = AppError(.internalServerError, [ErrorItem(message: "Something went wrong")])
+    public static let unsupportedMediaType = AppError(
+        .unsupportedMediaType, [ErrorItem(message: "Content-Type must be application/json")]
+    )
+
+    /// A limit on how often something may be done was reached: 429, with when to try again.
+    public static func tooManyRequests(_ message: String, retryAfter seconds: Int) -> AppError {
+        AppError(.tooManyRequests, [ErrorItem(message: message)], headers: ["Retry-After": "\(max(1, seconds))"])
+    }
 
     /// A broken business rule: 400 with the rule's message and no field.
     public static func badRequest(_ message: String) -> AppError {

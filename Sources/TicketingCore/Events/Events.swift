@@ -1,6 +1,6 @@
 import Foundation
 
-/// The six subjects of CONTRACT.md section 5, named as the seed named them.
+/// The subjects of CONTRACT.md section 5, named as the seed named them.
 public enum Subject: String, CaseIterable, Codable, Sendable {
     case ticketCreated = "ticket:created"
     case ticketUpdated = "ticket:updated"
@@ -8,6 +8,8 @@ public enum Subject: String, CaseIterable, Codable, Sendable {
     case orderCancelled = "order:cancelled"
     case expirationComplete = "expiration:complete"
     case paymentCreated = "payment:created"
+    /// A session ended by sign-out before its token expired (not in the seed: it let a copied cookie live on).
+    case sessionRevoked = "session:revoked"
 }
 
 /// The queue groups: every replica of a service consumes through its group's durable consumers.
@@ -137,6 +139,19 @@ public struct PaymentCreatedEvent: Event, Equatable {
         self.id = id
         self.orderId = orderId
         self.stripeId = stripeId
+    }
+}
+
+public struct SessionRevokedEvent: Event, Equatable {
+    public static let subject = Subject.sessionRevoked
+    /// `SessionRevocations.id(ofJWT:)` of the signed-out token, never the token itself.
+    public var sessionId: String
+    /// When the token would have expired: after that the revocation can be forgotten.
+    public var expiresAt: String
+
+    public init(sessionId: String, expiresAt: String) {
+        self.sessionId = sessionId
+        self.expiresAt = expiresAt
     }
 }
 

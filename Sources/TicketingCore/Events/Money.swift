@@ -20,6 +20,39 @@ public struct Money: Codable, Hashable, Comparable, Sendable, CustomStringConver
         self.cents = cents
     }
 
+    /// An amount written as plain decimal text, read as a whole: digits, then optionally a point and one or two
+    /// digits (`20`, `12.5`, `9.99`). Nil for anything else (`12abc`, `1,000`, `9.99.99`, `1e3`, ` 5`, `-1`, `.5`),
+    /// never a prefix of it.
+    public init?(plain text: Substring) {
+        let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let whole = parts.first, (1...12).contains(whole.count), whole.allSatisfy(\.isASCIIDigit),
+              let dollars = Int64(whole)
+        else { return nil }
+        var cents = dollars * 100
+        if parts.count == 2 {
+            let fraction = parts[1]
+            guard (1...2).contains(fraction.count), fraction.allSatisfy(\.isASCIIDigit), let value = Int64(fraction) else {
+                return nil
+            }
+            cents += fraction.count == 1 ? value * 10 : value
+        }
+        self.cents = cents
+    }
+
+    /// An amount as people write prices in a form: an optional `$`, digits either plain or grouped in threes by
+    /// commas, and at most two decimals (`1500`, `1,500`, `$1,500.00`, `$ 12.5`). Nil for anything else, never
+    /// another amount: `1,50`, `1,5000`, `$1.500`, `12abc` are all refused.
+    public init?(written text: String) {
+        var rest = Substring(text.trimmingCharacters(in: .whitespaces))
+        if rest.first == "$" { rest = rest.dropFirst().drop(while: { $0 == " " }) }
+        let point = rest.firstIndex(of: ".") ?? rest.endIndex
+        let groups = rest[..<point].split(separator: ",", omittingEmptySubsequences: false)
+        if groups.count > 1 {
+            guard (1...3).contains(groups[0].count), groups.dropFirst().allSatisfy({ $0.count == 3 }) else { return nil }
+        }
+        self.init(plain: Substring(groups.joined() + rest[point...]))
+    }
+
     public var dollars: Decimal {
         Decimal(cents) / 100
     }
@@ -50,4 +83,8 @@ public struct Money: Codable, Hashable, Comparable, Sendable, CustomStringConver
     public var description: String {
         "\(dollars)"
     }
+}
+
+extension Character {
+    fileprivate var isASCIIDigit: Bool { ("0"..."9").contains(self) }
 }

@@ -39,6 +39,7 @@ public struct HealthController: RouteCollection, Sendable {
     public init() {}
 
     public func boot(routes: any RoutesBuilder) throws {
+        let routes = routes.grouped(NotThroughTheIngress())
         routes.get("healthz") { _ in ["status": "ok"] }
         routes.get("readyz", use: ready)
         routes.get("metrics") { _ in
@@ -64,6 +65,16 @@ public struct HealthController: RouteCollection, Sendable {
         }
         let report = ReadinessReport(status: ready ? "ready" : "unavailable", checks: checks)
         return try await report.encodeResponse(status: ready ? .ok : .serviceUnavailable, for: request)
+    }
+}
+
+/// These routes are for probes and scrapes on the service's own port (CONTRACT.md section 1). A request that came
+/// through a proxy (nginx and ingress-nginx add `X-Forwarded-For`; kubelet and Prometheus do not) is answered as if
+/// they did not exist, whatever the proxy's routing table says.
+struct NotThroughTheIngress: AsyncMiddleware {
+    func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
+        if request.headers.contains(name: "X-Forwarded-For") { throw Abort(.notFound) }
+        return try await next.respond(to: request)
     }
 }
 

@@ -23,14 +23,21 @@ public enum SessionCookie {
         return body.jwt
     }
 
+    /// Longer values are refused unread: a real session cookie is a few hundred bytes, and every byte of one is
+    /// decoded, hashed and verified.
+    public static let maxValueLength = 1_024
+
     /// The `session` cookie's value in a request's `Cookie` headers, found without parsing every other cookie.
+    /// RFC 6265 lets a value be sent in double quotes (`session="…"`, as some clients send a value ending in `=`);
+    /// the quotes are not part of it.
     public static func value(in headers: HTTPHeaders) -> String? {
         for header in headers[.cookie] {
             for pair in header.split(separator: ";") {
                 let pair = pair.drop { $0 == " " }
                 guard pair.hasPrefix("\(name)=") else { continue }
-                let value = pair.dropFirst(name.count + 1)
-                return value.isEmpty ? nil : String(value)
+                var value = pair.dropFirst(name.count + 1)
+                if value.count >= 2, value.first == "\"", value.last == "\"" { value = value.dropFirst().dropLast() }
+                return value.isEmpty || value.utf8.count > maxValueLength ? nil : String(value)
             }
         }
         return nil

@@ -5,15 +5,21 @@ import Vapor
 /// Reads the `session` cookie on every request and sets `request.currentUser` when its token is valid.
 /// Anything wrong with the cookie (not base64, tampered, expired, `alg: none`, wrong key) means signed out.
 ///
-/// A client sends the same cookie with every request, so a verified cookie is remembered (exactly as sent, until
-/// its token expires) and the next request with it skips the decoding and the signature check.
+/// A client sends the same cookie with every request, so a verified token is remembered (until it expires) and the
+/// next request with it skips the signature check. The memory is keyed by the token, not by the cookie's text, so
+/// one token wrapped in many ways is one entry; and a session signed out (`SessionRevocations`) is refused, remembered
+/// or not.
 public final class CurrentUserMiddleware: AsyncMiddleware, Sendable {
-    private let verified = Mutex<[String: (user: CurrentUser, expires: Date)]>([:])
+    private let verified = Mutex<[String: (user: CurrentUser, expires: Date, session: String)]>([:])
     private let capacity: Int
+    private let revocations: SessionRevocations
 
-    public init(capacity: Int = 10_000) {
+    public init(revocations: SessionRevocations = SessionRevocations(), capacity: Int = 10_000) {
+        self.revocations = revocations
         self.capacity = capacity
     }
+
+    var remembered: Int { verified.withLock { $0.count } }
 
     public func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
         if let value = SessionCookie.value(in: request.headers) {
@@ -23,16 +29,19 @@ public final class CurrentUserMiddleware: AsyncMiddleware, Sendable {
     }
 
     private func user(for value: String, _ request: Request) async -> CurrentUser? {
+        guard let jwt = SessionCookie.decode(value) else { return nil }
         let now = Date()
-        if let known = verified.withLock({ $0[value] }), known.expires > now { return known.user }
-        guard let jwt = SessionCookie.decode(value), let token = try? await request.jwt.verify(jwt, as: SessionToken.self) else {
-            return nil
+        if let known = verified.withLock({ $0[jwt] }), known.expires > now {
+            return revocations.contains(known.session) ? nil : known.user
         }
+        guard let token = try? await request.jwt.verify(jwt, as: SessionToken.self) else { return nil }
+        let session = SessionRevocations.id(ofJWT: jwt)
+        guard !revocations.contains(session) else { return nil }
         let user = CurrentUser(token)
         verified.withLock { verified in
             // Bounded: when full, start over rather than track ages; the cost is one verification per active user.
             if verified.count >= capacity { verified.removeAll(keepingCapacity: true) }
-            verified[value] = (user, token.exp.value)
+            verified[jwt] = (user, token.exp.value, session)
         }
         return user
     }

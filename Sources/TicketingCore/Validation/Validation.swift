@@ -18,17 +18,31 @@ public struct FieldErrors: Sendable {
 }
 
 public enum Validate {
-    /// A pragmatic address check: one `@`, a non-empty local part, a dotted domain, no spaces, at most 254 characters.
+    /// A pragmatic address check on ASCII text: one `@`; a local part of letters, digits and the characters RFC 5322
+    /// allows unquoted, with dots only between them; a dotted domain of letters, digits and inner hyphens; at most 254
+    /// characters. Anything else (spaces, control characters, NUL, quoted local parts) is refused.
     public static func isEmail(_ value: String) -> Bool {
-        guard value.count <= 254, !value.contains(where: \.isWhitespace) else { return false }
-        let parts = value.split(separator: "@", omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty, parts[0].count <= 64 else { return false }
-        let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
-        guard labels.count >= 2 else { return false }
+        let bytes = Array(value.utf8)
+        guard bytes.count <= 254, let at = bytes.firstIndex(of: UInt8(ascii: "@")) else { return false }
+        let local = bytes[..<at], domain = bytes[(at + 1)...]
+        guard (1...64).contains(local.count), local.first != UInt8(ascii: "."), local.last != UInt8(ascii: "."),
+              !zip(local, local.dropFirst()).contains(where: { $0 == UInt8(ascii: ".") && $1 == UInt8(ascii: ".") }),
+              local.allSatisfy({ isAlphanumeric($0) || localSymbols.contains($0) })
+        else { return false }
+        let labels = domain.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard labels.count >= 2, let top = labels.last, top.count >= 2, !top.allSatisfy({ (0x30...0x39).contains($0) }) else {
+            return false
+        }
         return labels.allSatisfy { label in
-            !label.isEmpty && label.count <= 63 && !label.hasPrefix("-") && !label.hasSuffix("-")
-                && label.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" }
-        } && labels.last!.count >= 2
+            (1...63).contains(label.count) && label.first != UInt8(ascii: "-") && label.last != UInt8(ascii: "-")
+                && label.allSatisfy { isAlphanumeric($0) || $0 == UInt8(ascii: "-") }
+        }
+    }
+
+    private static let localSymbols = Set("!#$%&'*+-/=?^_`{|}~.".utf8)
+
+    private static func isAlphanumeric(_ byte: UInt8) -> Bool {
+        (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
     }
 
     public static func trimmed(_ value: String?) -> String {
@@ -36,16 +50,48 @@ public enum Validate {
     }
 }
 
+/// Text a person typed, as it will be stored and shown: trimmed, in Unicode's composed form (NFC), so that the same
+/// words are always the same bytes, and refused when it holds what no title needs and an attacker uses: control
+/// characters (NUL, C0, DEL, C1: truncated or refused by databases, invisible on screen) and the bidirectional
+/// embedding, override and isolate characters (they make text read differently from what it is).
+/// Limits count what is stored: characters as people count them, and UTF-8 bytes, so a letter under thousands of
+/// combining marks (one character, kilobytes stored) is refused too.
+public struct CleanText: Sendable, Equatable {
+    public let value: String
+
+    public enum Problem: Error, Equatable {
+        case empty, tooLong, forbiddenCharacter
+    }
+
+    public init(_ raw: String?, maxCharacters: Int, maxBytes: Int) throws(Problem) {
+        let text = Validate.trimmed(raw).precomposedStringWithCanonicalMapping
+        guard !text.isEmpty else { throw .empty }
+        guard !text.unicodeScalars.contains(where: Self.isForbidden) else { throw .forbiddenCharacter }
+        guard text.utf8.count <= maxBytes, text.count <= maxCharacters else { throw .tooLong }
+        value = text
+    }
+
+    static func isForbidden(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x00...0x1F, 0x7F...0x9F: true           // C0, DEL, C1
+        case 0x202A...0x202E, 0x2066...0x2069: true   // bidi embeddings, overrides, isolates
+        case 0xFFF9...0xFFFB: true                    // interlinear annotation controls
+        default: false
+        }
+    }
+}
+
 extension Request {
-    /// Decodes the JSON body, treating an empty body as `{}` so that missing input becomes field errors, not a parse error.
-    /// A body that is not JSON is decoded by its content type (browser forms), or refused with 415.
+    /// Decodes the JSON body, treating an empty body as `{}` so that missing input becomes field errors, not a parse
+    /// error. A body is read only as JSON: any other declared type (an HTML form, text) is refused with 415, so a
+    /// JSON route cannot be driven by a cross-site form.
     public func decodeBody<T: Decodable>(_ type: T.Type = T.self) throws -> T {
         let bytes = body.data.map { Data(buffer: $0) } ?? Data()
         if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
             return try JSONDecoder().decode(T.self, from: Data("{}".utf8))
         }
-        if let contentType = headers.contentType, contentType != .json {
-            return try content.decode(T.self)
+        guard let contentType = headers.contentType, contentType.type == "application", contentType.subType == "json" else {
+            throw AppError.unsupportedMediaType
         }
         return try JSONDecoder().decode(T.self, from: bytes)
     }
@@ -56,5 +102,16 @@ extension Parameters {
     public func id(_ name: String = "id") throws -> UUID {
         guard let raw = get(name), let id = UUID(uuidString: raw) else { throw AppError.notFound }
         return id
+    }
+}
+
+/// `?limit=` of a paged list: digits only, within `1...max`.
+public enum PageSize {
+    public static func read(_ request: Request, default fallback: Int, max: Int) throws -> Int {
+        guard let raw = request.query[String.self, at: "limit"] else { return fallback }
+        guard (1...7).contains(raw.count), raw.allSatisfy({ ("0"..."9").contains($0) }), let limit = Int(raw), (1...max).contains(limit) else {
+            throw AppError.invalid([ErrorItem(message: "Limit must be between 1 and \(max)", field: "limit")])
+        }
+        return limit
     }
 }

@@ -19,7 +19,7 @@ struct TicketController: RouteCollection, Sendable {
     /// `?after=<id of the last ticket seen>`. A full page carries a `Link: <…>; rel="next"` header.
     @Sendable
     func list(_ request: Request) async throws -> Response {
-        let limit = try Self.pageSize(request)
+        let limit = try PageSize.read(request, default: Self.defaultPageSize, max: Self.maxPageSize)
         var cursor: UUID?
         if let after = request.query[String.self, at: "after"] {
             guard let id = UUID(uuidString: after), try await Ticket.find(id, on: request.db) != nil else {
@@ -38,14 +38,6 @@ struct TicketController: RouteCollection, Sendable {
             response.headers.add(name: .link, value: #"</api/tickets?limit=\#(limit)&after=\#(last.id)>; rel="next""#)
         }
         return response
-    }
-
-    static func pageSize(_ request: Request) throws -> Int {
-        guard let raw = request.query[String.self, at: "limit"] else { return defaultPageSize }
-        guard let limit = Int(raw), (1...maxPageSize).contains(limit) else {
-            throw AppError.invalid([ErrorItem(message: "Limit must be between 1 and \(maxPageSize)", field: "limit")])
-        }
-        return limit
     }
 
     @Sendable

@@ -7,18 +7,24 @@ struct TicketInput: Decodable {
     var price: PriceInput?
 }
 
-/// A price as sent: a JSON number, or a numeric string as an HTML form would send it.
-struct PriceInput: Decodable {
-    var value: Decimal?
+/// A price as sent: a JSON number, or the same number as a string (the seed's client sent form values as strings).
+/// Either is read whole and exactly: a string is plain decimal text or nothing (see `Money(plain:)`).
+enum PriceInput: Decodable {
+    case amount(Money)
+    case tooPrecise
+    case unreadable
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if let number = try? container.decode(Decimal.self) {
-            value = number
+            self = Money(dollars: number).map(PriceInput.amount) ?? .tooPrecise
         } else if let text = try? container.decode(String.self) {
-            value = Decimal(string: text.trimmingCharacters(in: .whitespaces), locale: Locale(identifier: "en_US_POSIX"))
+            // Plain decimal text with too many decimals is a number the seller meant, just too precise.
+            let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+            let isDecimal = parts.count == 2 && parts.allSatisfy { !$0.isEmpty && $0.allSatisfy { ("0"..."9").contains($0) } }
+            self = Money(plain: Substring(text)).map(PriceInput.amount) ?? (isDecimal ? .tooPrecise : .unreadable)
         } else {
-            value = nil
+            self = .unreadable
         }
     }
 }
@@ -28,23 +34,30 @@ struct ValidTicket {
     var price: Money
 
     static let maxPrice = Money(cents: 100_000_000)
+    static let maxTitleCharacters = 200
+    /// Four bytes per character: room for any 200 characters of ordinary text, none for a character buried under
+    /// thousands of combining marks.
+    static let maxTitleBytes = 800
 
     init(_ input: TicketInput) throws {
         var errors = FieldErrors()
-        let title = Validate.trimmed(input.title)
-        if title.isEmpty {
+        var title = ""
+        do {
+            title = try CleanText(input.title, maxCharacters: Self.maxTitleCharacters, maxBytes: Self.maxTitleBytes).value
+        } catch .empty {
             errors.add("title", "Title is required")
-        } else if title.count > 200 {
-            errors.add("title", "Title must be at most 200 characters")
+        } catch .tooLong {
+            errors.add("title", "Title must be at most \(Self.maxTitleCharacters) characters")
+        } catch .forbiddenCharacter {
+            errors.add("title", "Title must not contain control or text-direction characters")
         }
         var price: Money?
-        if let value = input.price?.value, value > 0 {
-            if let money = Money(dollars: value) {
-                if money > Self.maxPrice { errors.add("price", "Price must be at most 1000000") } else { price = money }
-            } else {
-                errors.add("price", "Price must have at most 2 decimals")
-            }
-        } else {
+        switch input.price {
+        case .amount(let money) where money.cents > 0:
+            if money > Self.maxPrice { errors.add("price", "Price must be at most 1000000") } else { price = money }
+        case .tooPrecise:
+            errors.add("price", "Price must have at most 2 decimals")
+        case .amount, .unreadable, nil:
             errors.add("price", "Price must be greater than 0")
         }
         try errors.throwIfAny()
