@@ -7,7 +7,7 @@ public enum AuthService {
         // Publishes `session:revoked` when a session is signed out, and refuses such sessions itself.
         try await app.useEvents(config, bus: bus)
         app.useSessionRevocations()
-        app.migrations.add(CreateUser(), CreateSignInFailure(), CreateRateLimits(), DropSignInFailure())
+        app.migrations.add(CreateUser(), CreateSignInFailure(), CreateRateLimits())
         try await app.prepareDatabase(config)
         let decoyHash = try await app.password.async.hash(UUID().uuidString)
         let limits = config.limits

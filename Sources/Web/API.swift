@@ -38,7 +38,7 @@ struct API: Sendable {
         // The visitor's session, and the device token the auth service counts sign-ins by (only well-formed values:
         // they go into a header).
         let cookies = [SessionCookie.name, "device"].compactMap { name -> String? in
-            guard let value = request.cookies[name]?.string, Self.isCookieValue(value) else { return nil }
+            guard let value = RequestCookie.value(of: name, in: request.headers), Self.isCookieValue(value) else { return nil }
             return "\(name)=\(value)"
         }
         if !cookies.isEmpty { outgoing.headers.add(name: .cookie, value: cookies.joined(separator: "; ")) }

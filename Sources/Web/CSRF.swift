@@ -25,7 +25,7 @@ struct CSRF: Sendable {
     }
 
     func isValid(_ sent: String, for request: Request) -> Bool {
-        guard let value = request.cookies[Self.cookie]?.string, Self.isWellFormed(value) else { return false }
+        guard let value = RequestCookie.value(of: Self.cookie, in: request.headers), Self.isWellFormed(value) else { return false }
         let expected = token(value: value, session: Self.session(of: request))
         return Self.constantTimeEqual(Array(sent.utf8), Array(expected.utf8))
     }
@@ -43,7 +43,7 @@ struct CSRF: Sendable {
     }
 
     private static func value(for request: Request) -> String {
-        if let existing = request.cookies[cookie]?.string, isWellFormed(existing) { return existing }
+        if let existing = RequestCookie.value(of: cookie, in: request.headers), isWellFormed(existing) { return existing }
         if let issued = request.storage[IssuedKey.self] { return issued }
         var generator = SystemRandomNumberGenerator()
         let value = base64URL(Data((0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }))
@@ -82,7 +82,10 @@ extension Application {
     }
 
     var csrf: CSRF {
-        get { storage[CSRFKey.self] ?? CSRF(secret: "") }
+        get {
+            guard let csrf = storage[CSRFKey.self] else { preconditionFailure("WebService.configure sets the CSRF key") }
+            return csrf
+        }
         set { storage[CSRFKey.self] = newValue }
     }
 }

@@ -263,7 +263,8 @@ struct Pages: RouteCollection, Sendable {
     @Sendable
     func listOrders(_ request: Request) async throws -> Response {
         if let signIn = requireSignIn(request) { return signIn }
-        let orders = try await api.send(.GET, "/api/orders", as: request).decode([OrderJSON].self)
+        // The list pages oldest first; the page shows the newest, so it takes the longest page there is.
+        let orders = try await api.send(.GET, "/api/orders?limit=1000", as: request).decode([OrderJSON].self)
         return try await render("orders", "My orders", OrdersBody(
             orders: orders.reversed().map { .init(id: $0.id, title: $0.ticket.title, status: Self.statusText($0.status)) }
         ), on: request)

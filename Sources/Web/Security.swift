@@ -40,10 +40,11 @@ struct PageHeadersMiddleware: AsyncMiddleware {
         // Real Stripe.js frames and calls Stripe's own hosts (its documented CSP); the local emulator serves the
         // script and answers its calls from one origin.
         let isStripe = stripe == "https://js.stripe.com"
-        let frames = isStripe ? "https://js.stripe.com https://hooks.stripe.com" : stripe
+        let scripts = isStripe ? "https://js.stripe.com https://*.js.stripe.com" : stripe
+        let frames = isStripe ? "https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com" : stripe
         let connects = isStripe ? "https://api.stripe.com" : stripe
         contentSecurityPolicy = [
-            "default-src 'none'", "script-src 'self' \(stripe)", "style-src 'self'", "img-src 'self' data:",
+            "default-src 'none'", "script-src 'self' \(scripts)", "style-src 'self'", "img-src 'self' data:",
             "connect-src 'self' \(connects)", "frame-src \(frames)", "form-action 'self'", "frame-ancestors 'none'",
             "base-uri 'none'",
         ].joined(separator: "; ")

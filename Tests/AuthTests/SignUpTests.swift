@@ -39,7 +39,9 @@ final class SignUpTests: AuthTestCase {
             XCTAssertEqual((try JSONSerialization.jsonObject(with: header) as? [String: Any])?["alg"] as? String, "HS256")
             let payload = try XCTUnwrap(base64URLDecode(String(parts[1])))
             let claims = try XCTUnwrap(JSONSerialization.jsonObject(with: payload) as? [String: Any])
-            XCTAssertEqual(Set(claims.keys), ["id", "email", "iat", "exp"])
+            // The contract's four claims, and JWT's own token id, which tells two sign-ins in one second apart.
+            XCTAssertEqual(Set(claims.keys), ["id", "email", "iat", "exp", "jti"])
+            XCTAssertEqual((claims["jti"] as? String)?.count, 36)
             let iat = try XCTUnwrap(claims["iat"] as? Double)
             let exp = try XCTUnwrap(claims["exp"] as? Double)
             XCTAssertEqual(exp - iat, 7 * 86_400, accuracy: 1)

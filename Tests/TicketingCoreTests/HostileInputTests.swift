@@ -54,6 +54,9 @@ final class HostileInputTests: XCTestCase {
         XCTAssertEqual(SessionCookie.value(in: ["Cookie": "session=abc="]), "abc=")
         XCTAssertNil(SessionCookie.value(in: ["Cookie": #"session="""#]))
         XCTAssertNil(SessionCookie.value(in: ["Cookie": "session=" + String(repeating: "A", count: 4_300)]))
+        XCTAssertNil(SessionCookie.value(in: ["Cookie": "session=mine; session=planted"]), "two of one cookie is neither")
+        XCTAssertNil(SessionCookie.value(in: HTTPHeaders([("Cookie", "session=mine"), ("Cookie", "session=planted")])))
+        XCTAssertEqual(SessionCookie.value(in: ["Cookie": "sessionx=1; session=mine"]), "mine")
     }
 
     func testJSONRoutesRefuseOtherContentTypesWith415() async throws {

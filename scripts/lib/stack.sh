@@ -163,17 +163,29 @@ stack_internal_door() {
 stack_front() {
   local data=$1 front=$2
   mkdir -p "$data/nginx"
+  stack_error_pages "$data/nginx/errors"
   stack_nginx_config "$data/nginx" "$front" "$STACK_INTERNAL_PORT" >"$data/nginx/nginx.conf"
   stack_spawn nginx "$data/logs/nginx.log" nginx -c "$data/nginx/nginx.conf" -p "$data/nginx" -e "$data/logs/nginx-error.log"
   wait_tcp "$front" 20
 }
 
+# stack_error_pages DIR: nginx's own error pages, written from Resources/ErrorPages (one page in the site's look, and a
+# title and a sentence per page), so they show even when the web service is down.
+stack_error_pages() {
+  local dir=$1 source name title message
+  source=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/Resources/ErrorPages
+  mkdir -p "$dir"
+  cp "$source/errors.css" "$dir/"
+  while IFS=$'\t' read -r name title message; do
+    TITLE=$title MESSAGE=$message python3 -c 'import os, sys; sys.stdout.write(sys.stdin.read().replace("{{title}}", os.environ["TITLE"]).replace("{{message}}", os.environ["MESSAGE"]))' \
+      <"$source/page.html" >"$dir/$name.html"
+  done <"$source/pages.tsv"
+}
+
 # The front door: the contract's path table. Without a web service, other paths answer the contract's JSON 404;
 # unknown /api/ paths always do.
 stack_nginx_config() {
-  local dir=$1 front=$2 internal=$3 service var port pages
-  # nginx serves its own error pages from the checkout, so they show even when the web service is down.
-  pages=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/Resources/ErrorPages
+  local dir=$1 front=$2 internal=$3 service var port pages=$1/errors
   [[ $(id -u) -eq 0 ]] && echo "user root;"
   cat <<CONF
 daemon off;

@@ -45,15 +45,18 @@ struct SignInThrottle: Sendable {
         if account.count > perEmail.limit || (address?.count ?? 0) > perAddress.limit {
             throw AppError.tooManyRequests(
                 "Too many failed sign-in attempts, try again later",
-                retryAfter: max(account.count > perEmail.limit ? account.retryAfter : 0, address?.retryAfter ?? 0)
+                retryAfter: max(
+                    account.count > perEmail.limit ? account.retryAfter : 0,
+                    (address?.count ?? 0) > perAddress.limit ? address?.retryAfter ?? 0 : 0
+                )
             )
         }
     }
 
-    /// A successful sign-in was no guess: its use is given back, and the account's failures are forgiven.
+    /// A successful sign-in was no guess: its use is given back, and the failures it was counted with are forgiven.
+    /// Only those: the owner signing in from their own browser does not give a stranger new guesses at the email.
     func succeeded(_ keys: Keys, on db: any SQLDatabase) async throws {
-        try await perEmail.reset(keys.email, on: db)
-        if let device = keys.device { try await perEmail.reset(device, on: db) }
+        try await perEmail.reset(keys.account, on: db)
         if let address = keys.address { try await perAddress.giveBack(address, on: db) }
     }
 }

@@ -51,7 +51,8 @@ struct UserController: RouteCollection, Sendable {
         let email = Validate.trimmed(input.email).lowercased()
         let password = Validate.trimmed(input.password)
         var errors = FieldErrors()
-        if !Validate.isEmail(email) { errors.add("email", "Email must be valid") }
+        // Not the sign-up rule: accounts made under an older, looser one must still sign in; the lookup decides.
+        if !Validate.couldBeEmail(email) { errors.add("email", "Email must be valid") }
         if password.isEmpty { errors.add("password", "You must supply a password") }
         try errors.throwIfAny()
 
@@ -106,11 +107,12 @@ struct UserController: RouteCollection, Sendable {
 
 extension Request {
     /// The client's address: the ingress's `X-Real-IP` when present (nginx sets it and overwrites any client value),
-    /// else the peer. Only an address is taken: anything else in the header counts as no address given.
+    /// else the peer. Only an address is taken from the header: anything else in it counts as the peer's, so a
+    /// malformed value can neither choose a fresh key nor escape the per-address limits.
     var clientAddress: String? {
-        if let header = headers.first(name: "X-Real-IP") {
-            let isAddress = (2...45).contains(header.count) && header.allSatisfy { $0.isHexDigit || $0 == "." || $0 == ":" }
-            return isAddress ? header : nil
+        if let header = headers.first(name: "X-Real-IP"),
+           (2...45).contains(header.count), header.allSatisfy({ $0.isHexDigit || $0 == "." || $0 == ":" }) {
+            return header
         }
         return remoteAddress?.ipAddress
     }

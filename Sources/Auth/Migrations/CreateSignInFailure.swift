@@ -1,6 +1,7 @@
 import TicketingCore
 
-/// Failed sign-ins per key (an email or a client address) within the current window, for throttling.
+/// Failed sign-ins per key, as counted before `rate_limits`. No longer used; kept while replicas of the release before
+/// may still run, to be dropped in a later one.
 struct CreateSignInFailure: AsyncMigration {
     func prepare(on database: any Database) async throws {
         try await database.schema("signin_failures")
@@ -15,13 +16,3 @@ struct CreateSignInFailure: AsyncMigration {
     }
 }
 
-/// Failures are now counted in the shared `rate_limits` table (see `SignInThrottle`).
-struct DropSignInFailure: AsyncMigration {
-    func prepare(on database: any Database) async throws {
-        try await database.schema("signin_failures").delete()
-    }
-
-    func revert(on database: any Database) async throws {
-        try await CreateSignInFailure().prepare(on: database)
-    }
-}

@@ -26,7 +26,7 @@ struct DeviceToken: JWTPayload {
 
     /// The id the throttle counts a device's attempts under, if the request shows a valid device token for `email`.
     static func id(in request: Request, for email: String) async -> String? {
-        guard let jwt = request.cookies[cookie]?.string, jwt.utf8.count <= 1_024,
+        guard let jwt = RequestCookie.value(of: cookie, in: request.headers),
               let token = try? await request.jwt.verify(jwt, as: DeviceToken.self), token.sub.value == email
         else { return nil }
         // The signed part only: the same token written with other trailing signature bits is the same device.
@@ -34,7 +34,8 @@ struct DeviceToken: JWTPayload {
         return SHA256.hash(data: Data(signed.utf8)).prefix(16).map { String(format: "%02x", $0) }.joined()
     }
 
-    /// `Set-Cookie` for a new device token, sent only back to the sign-in routes' site.
+    /// `Set-Cookie` for a new device token: `Path=/`, since the web front end's sign-in page (`/auth/signin`) must
+    /// receive it to pass it on.
     static func setHeader(for email: String, on request: Request, secure: Bool) async throws -> String {
         let jwt = try await request.jwt.sign(DeviceToken(email: email))
         var parts = ["\(cookie)=\(jwt)", "Path=/", "Max-Age=\(Int(lifetime))", "HttpOnly", "SameSite=Lax"]

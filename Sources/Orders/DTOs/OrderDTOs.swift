@@ -26,7 +26,7 @@ struct OrderResponse: Content {
         status = order.status
         expiresAt = ISOTimestamp.string(order.expiresAt)
         version = order.version
-        self.ticket = Ticket(id: ticket.id ?? order.ticketId, title: ticket.title, price: order.price, version: ticket.version)
+        self.ticket = Ticket(id: ticket.id ?? order.ticketId, title: ticket.title, price: order.price(ticket), version: ticket.version)
     }
 }
 
@@ -34,7 +34,7 @@ extension Order {
     var createdEvent: OrderCreatedEvent {
         OrderCreatedEvent(
             id: idString, version: version, status: status, userId: userId, expiresAt: ISOTimestamp.string(expiresAt),
-            ticket: .init(id: ticketId, price: price)
+            ticket: .init(id: ticketId, price: Money(cents: priceCents ?? 0))
         )
     }
 

@@ -46,8 +46,8 @@ final class Order: Model, @unchecked Sendable {
     @Field(key: "expires_at") var expiresAt: Date
     @Field(key: "ticket_id") var ticketId: String
     /// The ticket's price when the order was made: what the buyer is shown and charged, whatever the seller
-    /// changes afterwards.
-    @Field(key: "price_cents") var priceCents: Int64
+    /// changes afterwards. Nil only for an order written by a replica of the release before (during a rollout).
+    @OptionalField(key: "price_cents") var priceCents: Int64?
     @Field(key: "version") var version: Int
     @Field(key: "created_at") var createdAt: Date
 
@@ -64,7 +64,10 @@ final class Order: Model, @unchecked Sendable {
         self.createdAt = createdAt
     }
 
-    var price: Money { Money(cents: priceCents) }
+    /// What the order costs; `ticket` is the replica's copy, for an order made before orders kept their price.
+    func price(_ ticket: ReplicatedTicket) -> Money {
+        priceCents.map(Money.init(cents:)) ?? ticket.price
+    }
 
     /// Every order gets its id in `init`, so it is always there.
     var idString: String { id!.uuidString.lowercased() }

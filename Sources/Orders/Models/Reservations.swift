@@ -133,6 +133,8 @@ final class Reservations: Sendable {
             }
         }
         guard !admitted.isEmpty else { return outcomes }
+        // Inserted in ticket order, so two replicas' batches take the unique index's entries in one order (no deadlock).
+        admitted.sort { $0.ticketId < $1.ticketId }
         let values = SQLList(admitted.map { order in
             SQLGroupExpression([
                 SQLBind(order.id!), SQLBind(order.userId), SQLBind(order.status.rawValue), SQLBind(order.expiresAt),

@@ -28,19 +28,8 @@ public enum SessionCookie {
     public static let maxValueLength = 1_024
 
     /// The `session` cookie's value in a request's `Cookie` headers, found without parsing every other cookie.
-    /// RFC 6265 lets a value be sent in double quotes (`session="…"`, as some clients send a value ending in `=`);
-    /// the quotes are not part of it.
     public static func value(in headers: HTTPHeaders) -> String? {
-        for header in headers[.cookie] {
-            for pair in header.split(separator: ";") {
-                let pair = pair.drop { $0 == " " }
-                guard pair.hasPrefix("\(name)=") else { continue }
-                var value = pair.dropFirst(name.count + 1)
-                if value.count >= 2, value.first == "\"", value.last == "\"" { value = value.dropFirst().dropLast() }
-                return value.isEmpty || value.utf8.count > maxValueLength ? nil : String(value)
-            }
-        }
-        return nil
+        RequestCookie.value(of: name, in: headers)
     }
 
     /// `Set-Cookie` for a new session. Max-Age matches the token's lifetime so a browser keeps the user signed in.
@@ -52,4 +41,26 @@ public enum SessionCookie {
 
     /// `Set-Cookie` that clears the session, exactly as CONTRACT.md gives it.
     public static let clearHeader = "\(name)=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly"
+}
+
+/// One cookie of a request, read the same way wherever it is read. RFC 6265 lets a value be sent in double quotes
+/// (`session="…"`, as some clients send a value ending in `=`); the quotes are not part of it. A cookie sent twice
+/// (another party can plant a second one under a longer path) is ambiguous, and counts as not sent: otherwise one
+/// reader could take the first and another the last.
+public enum RequestCookie {
+    public static func value(of name: String, in headers: HTTPHeaders, maxLength: Int = SessionCookie.maxValueLength) -> String? {
+        var found: Substring?
+        for header in headers[.cookie] {
+            for pair in header.split(separator: ";") {
+                let pair = pair.drop { $0 == " " }
+                guard pair.hasPrefix(name), pair.dropFirst(name.count).first == "=" else { continue }
+                guard found == nil else { return nil }
+                var value = pair.dropFirst(name.count + 1)
+                if value.count >= 2, value.first == "\"", value.last == "\"" { value = value.dropFirst().dropLast() }
+                found = value
+            }
+        }
+        guard let found, !found.isEmpty, found.utf8.count <= maxLength else { return nil }
+        return String(found)
+    }
 }

@@ -1,12 +1,14 @@
 import JWT
 import Vapor
 
-/// The JWT inside the `session` cookie: `{id, email, iat, exp}`, HS256.
+/// The JWT inside the `session` cookie: `{id, email, iat, exp}`, HS256, and a random `jti` (JWT's token id) so that two
+/// sign-ins in the same second are two sessions, which sign out apart. Tokens from before it have none.
 public struct SessionToken: JWTPayload, Equatable {
     public var id: String
     public var email: String
     public var iat: IssuedAtClaim
     public var exp: ExpirationClaim
+    public var jti: IDClaim?
 
     public init(id: String, email: String, issuedAt: Date, lifetime: TimeInterval) {
         self.id = id
@@ -15,6 +17,7 @@ public struct SessionToken: JWTPayload, Equatable {
         let now = Date(timeIntervalSince1970: issuedAt.timeIntervalSince1970.rounded(.down))
         self.iat = IssuedAtClaim(value: now)
         self.exp = ExpirationClaim(value: now.addingTimeInterval(lifetime))
+        jti = IDClaim(value: UUID().uuidString.lowercased())
     }
 
     public func verify(using algorithm: some JWTAlgorithm) async throws {

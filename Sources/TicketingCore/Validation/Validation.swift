@@ -39,6 +39,14 @@ public enum Validate {
         }
     }
 
+    /// What an existing account's email may look like: an `@` between non-empty parts, at most 254 bytes, no
+    /// whitespace or control characters. For sign-in, where the stored accounts decide.
+    public static func couldBeEmail(_ value: String) -> Bool {
+        let parts = value.split(separator: "@", omittingEmptySubsequences: false)
+        return value.utf8.count <= 254 && parts.count == 2 && !parts[0].isEmpty && !parts[1].isEmpty
+            && !value.unicodeScalars.contains { CleanText.isForbidden($0) || $0.properties.isWhitespace }
+    }
+
     private static let localSymbols = Set("!#$%&'*+-/=?^_`{|}~.".utf8)
 
     private static func isAlphanumeric(_ byte: UInt8) -> Bool {
@@ -83,14 +91,15 @@ public struct CleanText: Sendable, Equatable {
 
 extension Request {
     /// Decodes the JSON body, treating an empty body as `{}` so that missing input becomes field errors, not a parse
-    /// error. A body is read only as JSON: any other declared type (an HTML form, text) is refused with 415, so a
-    /// JSON route cannot be driven by a cross-site form.
+    /// error. A body is read only as JSON: any other declared type (an HTML form, text), or none, is refused with 415,
+    /// so a JSON route cannot be driven by a cross-site form.
     public func decodeBody<T: Decodable>(_ type: T.Type = T.self) throws -> T {
         let bytes = body.data.map { Data(buffer: $0) } ?? Data()
         if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
             return try JSONDecoder().decode(T.self, from: Data("{}".utf8))
         }
-        guard let contentType = headers.contentType, contentType.type == "application", contentType.subType == "json" else {
+        guard let contentType = headers.contentType, contentType.type.lowercased() == "application",
+              contentType.subType.lowercased() == "json" else {
             throw AppError.unsupportedMediaType
         }
         return try JSONDecoder().decode(T.self, from: bytes)
