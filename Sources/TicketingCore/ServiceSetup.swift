@@ -8,7 +8,7 @@ struct RequestIDMiddleware: AsyncMiddleware {
     func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
         let response = try await next.respond(to: request)
         let id = request.id
-        guard (1...64).contains(id.utf8.count), id.utf8.allSatisfy({ $0 == 0x2D || $0 < 0x80 && Character(UnicodeScalar($0)).isLetter || (0x30...0x39).contains($0) }) else {
+        guard (1...64).contains(id.utf8.count), id.utf8.allSatisfy({ $0 == UInt8(ascii: "-") || Validate.isASCIIAlphanumeric($0) }) else {
             return response
         }
         response.headers.replaceOrAdd(name: .xRequestId, value: id)

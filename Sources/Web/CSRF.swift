@@ -35,11 +35,9 @@ struct CSRF: Sendable {
         return Self.base64URL(Data(mac))
     }
 
-    /// The signed part of the visitor's verified session token, or "" when signed out.
+    /// The visitor's verified session, or "" when signed out.
     private static func session(of request: Request) -> String {
-        guard request.currentUser != nil, let value = SessionCookie.value(in: request.headers),
-              let jwt = SessionCookie.decode(value) else { return "" }
-        return jwt.split(separator: ".").prefix(2).joined(separator: ".")
+        request.verifiedSession?.id ?? ""
     }
 
     private static func value(for request: Request) -> String {

@@ -84,6 +84,7 @@ struct SessionStillValidMiddleware: AsyncMiddleware {
             if let reply = try? await api.send(.GET, "/api/users/currentuser", as: request), reply.isSuccess,
                let current = try? reply.decode(Current.self), current.currentUser == nil {
                 request.currentUser = nil
+                request.verifiedSession = nil
             }
         }
         return try await next.respond(to: request)

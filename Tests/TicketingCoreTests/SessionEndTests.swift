@@ -21,7 +21,7 @@ final class SessionEndTests: XCTestCase {
             let cookie = try await sessionCookie(id: "user-9")
             try await assertEqual(try await me(app, cookie), "user-9")
             let jwt = try XCTUnwrap(SessionCookie.decode(String(cookie.dropFirst("session=".count))))
-            app.sessionRevocations.insert(SessionRevocations.id(ofJWT: jwt), expiresAtMs: Date().addingTimeInterval(60).epochMilliseconds)
+            app.sessionRevocations.insert(SignedToken.id(jwt), expiresAtMs: Date().addingTimeInterval(60).epochMilliseconds)
             try await assertEqual(try await me(app, cookie), "-")
             let other = try await sessionCookie(id: "user-9", issuedAt: Date().addingTimeInterval(-5))
             try await assertEqual(try await me(app, other), "user-9", "another sign-in of the same user is another session")
@@ -49,9 +49,9 @@ final class SessionEndTests: XCTestCase {
     }
 
     func testTheSessionIdIsTheSameForEveryWritingOfOneToken() throws {
-        let id = SessionRevocations.id(ofJWT: "aaa.bbb.ccc")
-        XCTAssertEqual(id, SessionRevocations.id(ofJWT: "aaa.bbb.ccd"), "only the signed part names the session")
-        XCTAssertNotEqual(id, SessionRevocations.id(ofJWT: "aaa.bbc.ccc"))
+        let id = SignedToken.id("aaa.bbb.ccc")
+        XCTAssertEqual(id, SignedToken.id("aaa.bbb.ccd"), "only the signed part names the session")
+        XCTAssertNotEqual(id, SignedToken.id("aaa.bbc.ccc"))
         XCTAssertEqual(id.count, 32)
     }
 }

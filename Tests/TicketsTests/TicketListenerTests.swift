@@ -125,7 +125,7 @@ final class TicketListenerTests: XCTestCase {
             let seller = try await TestClient.signedIn(app)
             try await assertEqual(try await seller.send(.POST, "/api/tickets", json: #"{"title": "a", "price": 5}"#).status, .created)
             let jwt = try XCTUnwrap(SessionCookie.decode(String(seller.cookie!.dropFirst("session=".count))))
-            let event = SessionRevokedEvent(sessionId: SessionRevocations.id(ofJWT: jwt), expiresAt: ISOTimestamp.string(Date().addingTimeInterval(3600)))
+            let event = SessionRevokedEvent(sessionId: SignedToken.id(jwt), expiresAt: ISOTimestamp.string(Date().addingTimeInterval(3600)))
             let revokedAt = Date()
             try await bus.publish([OutgoingMessage(subject: Subject.sessionRevoked.rawValue, id: UUID().uuidString, data: try event.encoded())])
             try await eventually(timeout: 2.5) {

@@ -75,13 +75,12 @@ struct UserController: RouteCollection, Sendable {
     /// the bound `SessionRevocations` gives), even from a copy of the cookie taken before.
     @Sendable
     func signOut(_ request: Request) async throws -> Response {
-        if request.currentUser != nil, let value = SessionCookie.value(in: request.headers), let jwt = SessionCookie.decode(value),
-           let token = try? await request.jwt.verify(jwt, as: SessionToken.self) {
-            let event = SessionRevokedEvent(sessionId: SessionRevocations.id(ofJWT: jwt), expiresAt: ISOTimestamp.string(token.exp.value))
+        if let session = request.verifiedSession {
+            let event = SessionRevokedEvent(sessionId: session.id, expiresAt: ISOTimestamp.string(session.expires))
             try await request.transaction { tx in
                 if try await SessionRevocations.record(event, on: tx) { try await Outbox.record(event, on: tx) }
             }
-            request.application.sessionRevocations.insert(event.sessionId, expiresAtMs: token.exp.value.epochMilliseconds)
+            request.application.sessionRevocations.insert(session.id, expiresAtMs: session.expires.epochMilliseconds)
         }
         let response = try await [String: String]().encodeResponse(status: .ok, for: request)
         request.application.sessionIssuer.endSession(response: response)

@@ -15,4 +15,3 @@ struct CreateSignInFailure: AsyncMigration {
         try await database.schema("signin_failures").delete()
     }
 }
-

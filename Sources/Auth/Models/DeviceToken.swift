@@ -1,4 +1,3 @@
-import Crypto
 import JWT
 import TicketingCore
 
@@ -29,9 +28,7 @@ struct DeviceToken: JWTPayload {
         guard let jwt = RequestCookie.value(of: cookie, in: request.headers),
               let token = try? await request.jwt.verify(jwt, as: DeviceToken.self), token.sub.value == email
         else { return nil }
-        // The signed part only: the same token written with other trailing signature bits is the same device.
-        let signed = jwt.split(separator: ".").prefix(2).joined(separator: ".")
-        return SHA256.hash(data: Data(signed.utf8)).prefix(16).map { String(format: "%02x", $0) }.joined()
+        return SignedToken.id(jwt)
     }
 
     /// `Set-Cookie` for a new device token: `Path=/`, since the web front end's sign-in page (`/auth/signin`) must

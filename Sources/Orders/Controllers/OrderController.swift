@@ -16,15 +16,12 @@ struct OrderController: RouteCollection, Sendable {
         orders.delete(":id", use: cancel)
     }
 
-    static let defaultPageSize = 100
-    static let maxPageSize = 1_000
-
     /// The user's orders, oldest first, a page at a time, as the tickets list pages: `?limit=` (default 100, at
     /// most 1000) and `?after=<id of the last order seen>`. A full page carries a `Link: <…>; rel="next"` header.
     @Sendable
     func list(_ request: Request) async throws -> Response {
         let user = try request.requireUser()
-        let limit = try PageSize.read(request, default: Self.defaultPageSize, max: Self.maxPageSize)
+        let limit = try PageSize.read(request)
         var continuing: SQLQueryString = ""
         if let after = request.query[String.self, at: "after"] {
             guard let id = UUID(uuidString: after), let cursor = try await Order.find(id, on: request.db), cursor.userId == user.id else {

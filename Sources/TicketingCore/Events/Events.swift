@@ -144,7 +144,7 @@ public struct PaymentCreatedEvent: Event, Equatable {
 
 public struct SessionRevokedEvent: Event, Equatable {
     public static let subject = Subject.sessionRevoked
-    /// `SessionRevocations.id(ofJWT:)` of the signed-out token, never the token itself.
+    /// `SignedToken.id(_:)` of the signed-out token, never the token itself.
     public var sessionId: String
     /// When the token would have expired: after that the revocation can be forgotten.
     public var expiresAt: String

@@ -84,7 +84,3 @@ public struct Money: Codable, Hashable, Comparable, Sendable, CustomStringConver
         "\(dollars)"
     }
 }
-
-extension Character {
-    fileprivate var isASCIIDigit: Bool { ("0"..."9").contains(self) }
-}

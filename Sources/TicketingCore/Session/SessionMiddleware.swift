@@ -10,7 +10,7 @@ import Vapor
 /// one token wrapped in many ways is one entry; and a session signed out (`SessionRevocations`) is refused, remembered
 /// or not.
 public final class CurrentUserMiddleware: AsyncMiddleware, Sendable {
-    private let verified = Mutex<[String: (user: CurrentUser, expires: Date, session: String)]>([:])
+    private let verified = Mutex<[String: (user: CurrentUser, session: VerifiedSession)]>([:])
     private let capacity: Int
     private let revocations: SessionRevocations
 
@@ -22,28 +22,28 @@ public final class CurrentUserMiddleware: AsyncMiddleware, Sendable {
     var remembered: Int { verified.withLock { $0.count } }
 
     public func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
-        if let value = SessionCookie.value(in: request.headers) {
-            request.currentUser = await user(for: value, request)
+        if let value = SessionCookie.value(in: request.headers), let (user, session) = await verify(value, request) {
+            request.currentUser = user
+            request.verifiedSession = session
         }
         return try await next.respond(to: request)
     }
 
-    private func user(for value: String, _ request: Request) async -> CurrentUser? {
+    private func verify(_ value: String, _ request: Request) async -> (CurrentUser, VerifiedSession)? {
         guard let jwt = SessionCookie.decode(value) else { return nil }
-        let now = Date()
-        if let known = verified.withLock({ $0[jwt] }), known.expires > now {
-            return revocations.contains(known.session) ? nil : known.user
+        if let known = verified.withLock({ $0[jwt] }), known.session.expires > Date() {
+            return revocations.contains(known.session.id) ? nil : known
         }
         guard let token = try? await request.jwt.verify(jwt, as: SessionToken.self) else { return nil }
-        let session = SessionRevocations.id(ofJWT: jwt)
-        guard !revocations.contains(session) else { return nil }
+        let session = VerifiedSession(id: SignedToken.id(jwt), expires: token.exp.value)
+        guard !revocations.contains(session.id) else { return nil }
         let user = CurrentUser(token)
         verified.withLock { verified in
             // Bounded: when full, start over rather than track ages; the cost is one verification per active user.
             if verified.count >= capacity { verified.removeAll(keepingCapacity: true) }
-            verified[jwt] = (user, token.exp.value, session)
+            verified[jwt] = (user, session)
         }
-        return user
+        return (user, session)
     }
 }
 

@@ -1,4 +1,3 @@
-import Crypto
 import FluentKit
 import SQLKit
 import Synchronization
@@ -28,14 +27,6 @@ public final class SessionRevocations: Sendable {
     /// Forgets sessions whose tokens have expired anyway.
     func forget(expiredBefore nowMs: Int64) {
         revoked.withLock { $0 = $0.filter { $0.value > nowMs } }
-    }
-
-    /// A session's id: its token's signed part (header and payload) hashed. Only the signature checks that part,
-    /// so however the token is written (other trailing bits in its signature, other padding in the cookie), one
-    /// session has one id.
-    public static func id(ofJWT jwt: String) -> String {
-        let signed = jwt.split(separator: ".", omittingEmptySubsequences: false).prefix(2).joined(separator: ".")
-        return SHA256.hash(data: Data(signed.utf8)).prefix(16).map { String(format: "%02x", $0) }.joined()
     }
 
     /// Records a revocation in this service's database; true when it was new. Call inside a write transaction.

@@ -38,9 +38,25 @@ public struct CurrentUser: Content, Equatable, Sendable {
     }
 }
 
+/// The session of a request's verified, not signed-out token: its id (`SignedToken.id`) and when it expires.
+public struct VerifiedSession: Sendable, Equatable {
+    public var id: String
+    public var expires: Date
+}
+
 extension Request {
     private struct CurrentUserKey: StorageKey {
         typealias Value = CurrentUser
+    }
+
+    private struct VerifiedSessionKey: StorageKey {
+        typealias Value = VerifiedSession
+    }
+
+    /// Set with `currentUser`, by the session middleware.
+    public var verifiedSession: VerifiedSession? {
+        get { storage[VerifiedSessionKey.self] }
+        set { storage[VerifiedSessionKey.self] = newValue }
     }
 
     /// The user of a valid session cookie, or nil when signed out (no cookie, bad or expired token).

@@ -27,7 +27,7 @@ public enum Validate {
         let local = bytes[..<at], domain = bytes[(at + 1)...]
         guard (1...64).contains(local.count), local.first != UInt8(ascii: "."), local.last != UInt8(ascii: "."),
               !zip(local, local.dropFirst()).contains(where: { $0 == UInt8(ascii: ".") && $1 == UInt8(ascii: ".") }),
-              local.allSatisfy({ isAlphanumeric($0) || localSymbols.contains($0) })
+              local.allSatisfy({ isASCIIAlphanumeric($0) || localSymbols.contains($0) })
         else { return false }
         let labels = domain.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
         guard labels.count >= 2, let top = labels.last, top.count >= 2, !top.allSatisfy({ (0x30...0x39).contains($0) }) else {
@@ -35,7 +35,7 @@ public enum Validate {
         }
         return labels.allSatisfy { label in
             (1...63).contains(label.count) && label.first != UInt8(ascii: "-") && label.last != UInt8(ascii: "-")
-                && label.allSatisfy { isAlphanumeric($0) || $0 == UInt8(ascii: "-") }
+                && label.allSatisfy { isASCIIAlphanumeric($0) || $0 == UInt8(ascii: "-") }
         }
     }
 
@@ -49,7 +49,7 @@ public enum Validate {
 
     private static let localSymbols = Set("!#$%&'*+-/=?^_`{|}~.".utf8)
 
-    private static func isAlphanumeric(_ byte: UInt8) -> Bool {
+    static func isASCIIAlphanumeric(_ byte: UInt8) -> Bool {
         (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
     }
 
@@ -114,11 +114,16 @@ extension Parameters {
     }
 }
 
-/// `?limit=` of a paged list: digits only, within `1...max`.
+extension Character {
+    /// `0`…`9` only, where `isNumber` also takes other scripts' digits and fractions.
+    public var isASCIIDigit: Bool { ("0"..."9").contains(self) }
+}
+
+/// `?limit=` of a paged list: digits only, within `1...max`; every list of the API pages the same way.
 public enum PageSize {
-    public static func read(_ request: Request, default fallback: Int, max: Int) throws -> Int {
+    public static func read(_ request: Request, default fallback: Int = 100, max: Int = 1_000) throws -> Int {
         guard let raw = request.query[String.self, at: "limit"] else { return fallback }
-        guard (1...7).contains(raw.count), raw.allSatisfy({ ("0"..."9").contains($0) }), let limit = Int(raw), (1...max).contains(limit) else {
+        guard (1...7).contains(raw.count), raw.allSatisfy(\.isASCIIDigit), let limit = Int(raw), (1...max).contains(limit) else {
             throw AppError.invalid([ErrorItem(message: "Limit must be between 1 and \(max)", field: "limit")])
         }
         return limit

@@ -3,9 +3,6 @@ import SQLKit
 import TicketingCore
 
 struct TicketController: RouteCollection, Sendable {
-    static let defaultPageSize = 100
-    static let maxPageSize = 1_000
-
     func boot(routes: any RoutesBuilder) throws {
         let tickets = routes.grouped("api", "tickets")
         tickets.get(use: list)
@@ -19,7 +16,7 @@ struct TicketController: RouteCollection, Sendable {
     /// `?after=<id of the last ticket seen>`. A full page carries a `Link: <…>; rel="next"` header.
     @Sendable
     func list(_ request: Request) async throws -> Response {
-        let limit = try PageSize.read(request, default: Self.defaultPageSize, max: Self.maxPageSize)
+        let limit = try PageSize.read(request)
         var cursor: UUID?
         if let after = request.query[String.self, at: "after"] {
             guard let id = UUID(uuidString: after), try await Ticket.find(id, on: request.db) != nil else {

@@ -21,7 +21,7 @@ enum PriceInput: Decodable {
         } else if let text = try? container.decode(String.self) {
             // Plain decimal text with too many decimals is a number the seller meant, just too precise.
             let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-            let isDecimal = parts.count == 2 && parts.allSatisfy { !$0.isEmpty && $0.allSatisfy { ("0"..."9").contains($0) } }
+            let isDecimal = parts.count == 2 && parts.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isASCIIDigit) }
             self = Money(plain: Substring(text)).map(PriceInput.amount) ?? (isDecimal ? .tooPrecise : .unreadable)
         } else {
             self = .unreadable
