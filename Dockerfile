@@ -21,8 +21,9 @@ RUN apt-get update \
  && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin ticketing
 WORKDIR /app
 COPY --from=build /out/ticketing /app/ticketing
-# The web front end's templates, read relative to the working directory.
+# The web front end's templates and the API description it shows at /docs, read relative to the working directory.
 COPY Resources ./Resources
+COPY openapi.yaml ./openapi.yaml
 USER 10001:10001
 ENV HOST=0.0.0.0 PORT=8080 TICKETING_DATA_DIR=/tmp/ticketing LOG_LEVEL=info
 EXPOSE 8080

@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.24.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -61,7 +62,7 @@ let package = Package(
         .target(name: "Payments", dependencies: ["TicketingCore"], swiftSettings: swiftSettings),
         .target(
             name: "Web",
-            dependencies: ["TicketingCore", .product(name: "Leaf", package: "leaf")],
+            dependencies: ["TicketingCore", .product(name: "Leaf", package: "leaf"), .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -127,7 +128,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WebTests",
-            dependencies: ["Web", "TicketingTesting"],
+            dependencies: ["Web", "TicketingTesting", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,9 +1,11 @@
 import Leaf
 import TicketingCore
 
-/// The web front end: the seed's pages, rendered on the server from the other services' APIs.
+/// The web front end: the seed's pages, rendered on the server from the other services' APIs, and the API's reference.
 public enum WebService {
     public static func configure(_ app: Application, _ config: TicketingConfig) async throws {
+        // Read first: a broken API description stops the start, instead of breaking /docs later.
+        let reference = try APIReference(path: config.openAPIPath ?? app.directory.workingDirectory + "openapi.yaml")
         try await app.configureTicketingService(
             config, database: false, errors: PageErrorMiddleware(),
             outsideErrors: [PageHeadersMiddleware(stripeJSURL: config.stripeJSURL, secure: config.secureCookies)]
@@ -21,5 +23,6 @@ public enum WebService {
             api: api,
             stripeJSURL: config.stripeJSURL, stripePublishableKey: config.stripePublishableKey
         ))
+        try app.register(collection: reference)
     }
 }

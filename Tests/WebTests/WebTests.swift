@@ -3,17 +3,22 @@ import TicketingCore
 import TicketingTesting
 @testable import Web
 import XCTVapor
+import Yams
 
 /// The web front end's own behaviour, with the API it calls switched off: errors as pages, forgery protection,
 /// sign-in redirects. The pages over the real services are tested in a browser (tests/blackbox/test_web.py).
 final class WebTests: XCTestCase {
-    func withWeb(secure: Bool = false, _ body: (Application) async throws -> Void) async throws {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    /// The repository's API description, unless OPENAPI_PATH names another.
+    static let openAPIPath = ProcessInfo.processInfo.environment["OPENAPI_PATH"] ?? root.appendingPathComponent("openapi.yaml").path
+
+    func withWeb(secure: Bool = false, openAPIPath: String = openAPIPath, _ body: (Application) async throws -> Void) async throws {
         var config = TestSupport.config(service: "web", secureCookies: secure)
         config.apiURL = "http://127.0.0.1:\(try freePort())"
+        config.openAPIPath = openAPIPath
         try await TestSupport.withApp(service: "web", config: config, configure: { app, config in
-            let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            app.directory.viewsDirectory = root.appendingPathComponent("Resources/Views").path + "/"
-            app.directory.resourcesDirectory = root.appendingPathComponent("Resources").path + "/"
+            app.directory.viewsDirectory = Self.root.appendingPathComponent("Resources/Views").path + "/"
+            app.directory.resourcesDirectory = Self.root.appendingPathComponent("Resources").path + "/"
             try await WebService.configure(app, config)
         }, body)
     }
@@ -158,6 +163,127 @@ final class WebTests: XCTestCase {
                 XCTAssertTrue(page.body.string.contains(#"name="next" value="/""#), evil)
             }
         }
+    }
+
+    // MARK: - The API reference
+
+    func testTheAPIReferenceShowsEveryOperationAndSchemaOfTheDescription() async throws {
+        let document = try XCTUnwrap(try Yams.compose(yaml: String(contentsOfFile: Self.openAPIPath, encoding: .utf8)))
+        let operationIds = (document["paths"]?.mapping ?? [:]).flatMap { _, item in
+            (item.mapping ?? [:]).compactMap { $0.value["operationId"]?.string }
+        }
+        let schemas = (document["components"]?["schemas"]?.mapping ?? [:]).compactMap { $0.key.string }
+        XCTAssertGreaterThan(operationIds.count, 10)
+        XCTAssertGreaterThan(schemas.count, 10)
+        try await withWeb { app in
+            for path in ["/docs", "/docs/"] {
+                let page = try await app.testable().sendRequest(.GET, path)
+                XCTAssertEqual(page.status, .ok, path)
+                XCTAssertEqual(page.headers.contentType, .html, path)
+                let html = page.body.string
+                for id in operationIds {
+                    XCTAssertTrue(html.contains(#"id="op-\#(id)""#), id)
+                    XCTAssertTrue(html.contains(##"href="#op-\##(id)""##), "\(id) in the contents")
+                }
+                for name in schemas { XCTAssertTrue(html.contains(#"id="schema-\#(name)""#), name) }
+                XCTAssertTrue(html.contains(#"<a href="/docs">API</a>"#), "the site's navigation leads here")
+
+                // Every link within the page lands somewhere.
+                let ids = Set(html.matches(of: /id="([^"]+)"/).map { String($0.1) })
+                for anchor in Set(html.matches(of: /href="#([^"]+)"/).map { String($0.1) }) {
+                    XCTAssertTrue(ids.contains(anchor), "#\(anchor) leads nowhere")
+                }
+            }
+        }
+    }
+
+    func testTheAPIReferenceShowsTheDescriptionsTextAsText() async throws {
+        try await withWeb { app in
+            let html = try await app.testable().sendRequest(.GET, "/docs").body.string
+            // From `Link: </api/tickets?limit=<limit>&after=<last id>>; rel="next"`, a code span across a line break.
+            XCTAssertTrue(html.contains("<code>Link: &lt;/api/tickets?limit=&lt;limit&gt;&amp;after=&lt;last id&gt;&gt;; rel=&quot;next&quot;</code>"))
+            XCTAssertTrue(html.contains("&lt;base64 of {&quot;jwt&quot;:&quot;&lt;token&gt;&quot;}&gt;"))
+            XCTAssertTrue(html.contains("<strong>JSON only.</strong>"))
+            XCTAssertTrue(html.contains("<th>variable</th>"), "info.description's table")
+            // Only the markup the page makes, none from the document: no `<limit>`, `<token>`, `</api/…>` as tags.
+            let elements = Set(html.matches(of: /<\/?([A-Za-z][A-Za-z0-9]*)/).map { String($0.1).lowercased() })
+            let made: Set = ["html", "head", "meta", "title", "link", "body", "header", "nav", "main", "article", "section", "div",
+                             "h1", "h2", "h3", "h4", "p", "ul", "ol", "li", "a", "span", "code", "strong", "em", "pre",
+                             "table", "thead", "tbody", "tr", "th", "td"]
+            XCTAssertEqual(elements.subtracting(made), [])
+            XCTAssertFalse(html.contains("<script") || html.contains("<style") || html.contains(" style="))
+        }
+    }
+
+    func testTheAPIDescriptionIsServedAsItIs() async throws {
+        try await withWeb { app in
+            let file = try await app.testable().sendRequest(.GET, "/docs/openapi.yaml")
+            XCTAssertEqual(file.status, .ok)
+            XCTAssertEqual(file.headers.first(name: .contentType), "application/yaml")
+            XCTAssertEqual(Data(buffer: file.body), try Data(contentsOf: URL(fileURLWithPath: Self.openAPIPath)))
+        }
+    }
+
+    func testTheWebServiceDoesNotStartWithoutAUsableAPIDescription() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("openapi-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let broken = [
+            "missing.yaml": nil,
+            "not-yaml.yaml": "openapi: 3.1.0\npaths: [\n",
+            "not-openapi.yaml": "name: something else\n",
+            "dangling.yaml": """
+                openapi: 3.1.0
+                paths:
+                  /x:
+                    get:
+                      responses:
+                        "200": {$ref: "#/components/responses/Nowhere"}
+                """,
+            "loop.yaml": """
+                openapi: 3.1.0
+                paths:
+                  /x:
+                    get:
+                      responses:
+                        "200": {$ref: "#/components/responses/Loop"}
+                components:
+                  responses:
+                    Loop: {$ref: "#/components/responses/Loop"}
+                """,
+        ]
+        for (name, text) in broken {
+            let path = directory.appendingPathComponent(name).path
+            if let text { try text.write(toFile: path, atomically: true, encoding: .utf8) }
+            do {
+                try await withWeb(openAPIPath: path) { _ in XCTFail("started with \(name)") }
+            } catch let failure as APIReference.Failure {
+                XCTAssertTrue(failure.description.contains(path), failure.description)
+            }
+        }
+    }
+
+    func testDescriptionsAreMarkdownAndEverythingElseIsEscaped() {
+        XCTAssertEqual(Markdown.html("""
+            A `<b>` and ``a`b`` span, **bold**, *this*, a * b, <i>not a tag</i> & \\*not emphasis\\*;
+            `across
+            lines`.
+            - one
+              continued
+            - two
+            ## Next
+            | a | `b|c` |
+            |---|---|
+            | 1 | 2 |
+            """), """
+            <p>A <code>&lt;b&gt;</code> and <code>a`b</code> span, <strong>bold</strong>, <em>this</em>, a * b, \
+            &lt;i&gt;not a tag&lt;/i&gt; &amp; *not emphasis*;
+            <code>across lines</code>.</p>
+            <ul><li>one
+            continued</li><li>two</li></ul>
+            <h2>Next</h2>
+            <table><thead><tr><th>a</th><th><code>b|c</code></th></tr></thead><tbody><tr><td>1</td><td>2</td></tr></tbody></table>
+            """)
     }
 
     func testPricesReadAsDollars() {

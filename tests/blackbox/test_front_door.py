@@ -1,6 +1,8 @@
-"""The front door itself: what it does not route (the services' internals) and how nginx's own refusals look
-(the contract's JSON envelope under /api/, the site's page elsewhere)."""
+"""The front door itself: what it does not route (the services' internals), how nginx's own refusals look
+(the contract's JSON envelope under /api/, the site's page elsewhere), and the API reference it passes to the site."""
+import html.parser
 import json
+import re
 import socket
 import urllib.parse
 
@@ -175,3 +177,34 @@ def test_the_services_own_errors_pass_through_untouched(client):
     assert response.status_code == 401
     assert response.json() == {"errors": [{"message": "Not authorized"}]}
     assert requests.get(client.base + "/api/tickets/not-an-id").json() == {"errors": [{"message": "Not Found"}]}
+
+
+class LoadedAddresses(html.parser.HTMLParser):
+    """What a page makes the browser fetch by itself: the src and href of its script, link and img elements."""
+
+    def __init__(self):
+        super().__init__()
+        self.addresses = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("script", "link", "img"):
+            self.addresses += [value or "" for name, value in attrs if name in ("src", "href")]
+
+
+def test_the_api_reference_is_served_and_loads_nothing_from_elsewhere(client):
+    page = client.get(client.base + "/docs")
+    assert page.status_code == 200
+    assert page.headers.get("Content-Type", "").startswith("text/html")
+    assert "createOrder" in page.text and 'id="schema-Order"' in page.text
+    assert "<script" not in page.text and "<style" not in page.text and " style=" not in page.text
+    loaded = LoadedAddresses()
+    loaded.feed(page.text)
+    assert "/assets/site.css" in loaded.addresses
+    assert [address for address in loaded.addresses if re.match(r"\s*(https?:)?//", address, re.IGNORECASE)] == []
+
+
+def test_the_api_description_is_served_for_client_generators(client):
+    response = client.get(client.base + "/docs/openapi.yaml")
+    assert response.status_code == 200
+    assert response.headers.get("Content-Type", "").startswith("application/yaml")
+    assert response.text.startswith("openapi: 3.")

@@ -20,6 +20,8 @@ public struct TicketingConfig: Sendable {
     public var stripeJSURL: String
     /// Where the web front end sends its server-side API calls: the ingress, or the services behind it.
     public var apiURL: String
+    /// The API description the web front end shows at /docs; nil for `openapi.yaml` in the working directory.
+    public var openAPIPath: String?
     public var secureCookies: Bool
     public var sessionLifetimeSeconds: Int
     public var bcryptCost: Int
@@ -38,6 +40,7 @@ public struct TicketingConfig: Sendable {
         stripePublishableKey: String = "pk_test_local",
         stripeJSURL: String? = nil,
         apiURL: String = "http://127.0.0.1:8080",
+        openAPIPath: String? = nil,
         secureCookies: Bool = false,
         sessionLifetimeSeconds: Int = 7 * 86_400,
         bcryptCost: Int = 12,
@@ -56,6 +59,7 @@ public struct TicketingConfig: Sendable {
         // The local emulator serves a Stripe.js stand-in under this path; production points it at Stripe's own.
         self.stripeJSURL = stripeJSURL ?? stripeAPIBase + "/js.stripe.com/v3/"
         self.apiURL = apiURL
+        self.openAPIPath = openAPIPath
         self.secureCookies = secureCookies
         self.sessionLifetimeSeconds = sessionLifetimeSeconds
         self.bcryptCost = bcryptCost
@@ -99,6 +103,7 @@ public struct TicketingConfig: Sendable {
             stripePublishableKey: value("STRIPE_PUBLISHABLE_KEY") ?? "pk_test_local",
             stripeJSURL: value("STRIPE_JS_URL"),
             apiURL: value("TICKETING_API_URL") ?? "http://127.0.0.1:\(value("TICKETING_PORT") ?? "8080")",
+            openAPIPath: value("OPENAPI_PATH"),
             secureCookies: ["1", "true", "yes"].contains(value("COOKIE_SECURE")?.lowercased() ?? "false"),
             sessionLifetimeSeconds: try integer("SESSION_LIFETIME_SECONDS", 7 * 86_400, range: 60...86_400 * 365),
             bcryptCost: try integer("BCRYPT_COST", 12, range: 4...31),
