@@ -9,8 +9,12 @@ import TicketingCore
 /// and only then confirms it: so whatever dies when, the intent that may have been charged is on record, and the
 /// next request (or the reconciler) asks Stripe how it ended before a new attempt may start. A new attempt starts
 /// only after the previous one is known to have charged nothing (declined, cancelled, never confirmed).
+///
+/// A holder that stalls past its lease may find it taken over: every write names the lease, so it then records nothing
+/// and confirms nothing (an intent it made meanwhile is cancelled), and its request waits for the outcome like any
+/// other. Should a second charge of one order succeed all the same, it is refunded, never kept.
 struct Checkout: Sendable {
-    let stripe: StripeClient
+    let stripe: any StripeAPI
     let transactions: WriteTransactions
     let logger: Logger
     var lease: TimeInterval = 60
@@ -18,10 +22,13 @@ struct Checkout: Sendable {
     var patience: TimeInterval = 30
 
     private enum Step {
-        case charge(ReplicatedOrder, attempt: Int)
+        case charge(ReplicatedOrder, ChargeAttempt)
         case settle(ChargeAttempt)
         case wait
     }
+
+    /// This request's lease was taken over: the attempt is another holder's to settle.
+    private struct LeaseLost: Error {}
 
     /// Pays `orderId` for `userId` with a card token or PaymentMethod id; returns the payment's id.
     func pay(orderId: String, token: String, userId: String, on db: any Database) async throws -> String {
@@ -34,9 +41,17 @@ struct Checkout: Sendable {
                 }
                 try await Task.sleep(for: .milliseconds(50))
             case .charge(let order, let attempt):
-                return try await charge(order, attempt: attempt, token: token, on: db)
+                do {
+                    return try await charge(order, attempt, token: token, on: db)
+                } catch is LeaseLost {
+                    continue
+                }
             case .settle(let attempt):
-                if let paymentID = try await settle(attempt, on: db) { return paymentID }
+                do {
+                    if let paymentID = try await settle(attempt, on: db) { return paymentID }
+                } catch is LeaseLost {
+                    continue
+                }
             }
         }
     }
@@ -62,14 +77,13 @@ struct Checkout: Sendable {
                   let taken = try await ChargeAttempt.takeOver(orderId, now: now, until: leaseUntil, on: tx) else { return .wait }
             return .settle(taken)
         }
-        let attempt = (previous?.number ?? 0) + 1
-        try await ChargeAttempt.start(orderId, number: attempt, until: leaseUntil, on: tx)
-        return .charge(order, attempt: attempt)
+        let number = (previous?.number ?? 0) + 1
+        return .charge(order, try await ChargeAttempt.start(orderId, number: number, until: leaseUntil, on: tx))
     }
 
-    private func charge(_ order: ReplicatedOrder, attempt: Int, token: String, on db: any Database) async throws -> String {
-        let key = Self.idempotencyKey(order.id, attempt)
-        let metadata = ["order_id": order.id, "attempt": String(attempt)]
+    private func charge(_ order: ReplicatedOrder, _ attempt: ChargeAttempt, token: String, on db: any Database) async throws -> String {
+        let key = Self.idempotencyKey(order.id, attempt.number)
+        let metadata = ["order_id": order.id, "attempt": String(attempt.number)]
         let intent: StripeClient.PaymentIntent
         do {
             var customer: String?
@@ -86,24 +100,27 @@ struct Checkout: Sendable {
                 cents: order.price.cents, currency: "usd", paymentMethod: paymentMethod, customer: customer,
                 metadata: metadata, idempotencyKey: key + "-intent"
             )
-            try await transactions.run(on: db) { tx in
-                try await ChargeAttempt.setIntent(order.id, number: attempt, intentID: intent.id, on: tx)
-            }
         } catch let failure as StripeClient.Failure where failure.isDecline || failure.isRefusal {
             // Nothing can have been charged before the confirmation: the attempt simply failed.
-            try await finish(order.id, attempt: attempt, release: false, on: db)
+            try await finish(attempt, on: db)
             if failure.isDecline { throw AppError(.paymentRequired, [ErrorItem(message: failure.message)]) }
             logger.notice("Stripe refused a payment token", metadata: ["order-id": "\(order.id)", "error": "\(failure)"])
             throw AppError.invalid([ErrorItem(message: "Token is not a usable card", field: "token")])
         } catch {
-            try await release(order.id, attempt: attempt, after: error, on: db)
+            try await release(attempt, after: error, on: db)
+        }
+        guard try await transactions.run(on: db, { tx in try await attempt.setIntent(intent.id, on: tx) }) else {
+            // Whoever took the attempt over has decided it without this intent: it must never be charged.
+            logger.warning("a charge attempt outlived its lease; cancelling its intent", metadata: ["order-id": "\(order.id)", "intent": "\(intent.id)"])
+            _ = try? await stripe.cancel(intent.id, idempotencyKey: key + "-cancel")
+            throw LeaseLost()
         }
 
         var confirmed: StripeClient.PaymentIntent?
         do {
             confirmed = try await stripe.confirm(intent.id, idempotencyKey: key + "-confirm")
         } catch let failure as StripeClient.Failure where failure.isDecline {
-            try await finish(order.id, attempt: attempt, release: false, on: db)
+            try await finish(attempt, on: db)
             throw AppError(.paymentRequired, [ErrorItem(message: failure.message)])
         } catch {
             // The charge may or may not have happened: Stripe's record of the intent decides, below.
@@ -112,8 +129,9 @@ struct Checkout: Sendable {
         // Recorded outside the calls to Stripe: what recording answers (an expiry that came first) is the buyer's
         // answer, not a failure to reach Stripe.
         if let confirmed, confirmed.status == "succeeded" { return try await record(order.id, intent: confirmed, on: db) }
-        let attemptRow = ChargeAttempt(orderId: order.id, number: attempt, state: .charging, intentID: intent.id, leaseUntil: 0)
-        if let paymentID = try await settle(attemptRow, on: db) { return paymentID }
+        var recorded = attempt
+        recorded.intentID = intent.id
+        if let paymentID = try await settle(recorded, on: db) { return paymentID }
         throw AppError(.paymentRequired, [ErrorItem(message: "Your card was declined.")])
     }
 
@@ -121,8 +139,9 @@ struct Checkout: Sendable {
     /// if it was charged; nil if it certainly was not (the attempt is then failed and a new one may start).
     func settle(_ attempt: ChargeAttempt, on db: any Database) async throws -> String? {
         guard let intentID = attempt.intentID else {
-            // Never confirmed, so never charged.
-            try await finish(attempt.orderId, attempt: attempt.number, release: false, on: db)
+            // No intent on record, so none was confirmed: a holder confirms only after recording its intent under its
+            // lease, and this lease ended the one before it.
+            try await finish(attempt, on: db)
             return nil
         }
         let key = Self.idempotencyKey(attempt.orderId, attempt.number)
@@ -130,25 +149,25 @@ struct Checkout: Sendable {
         do {
             intent = try await stripe.paymentIntent(intentID)
         } catch {
-            try await release(attempt.orderId, attempt: attempt.number, after: error, on: db)
+            try await release(attempt, after: error, on: db)
         }
         switch intent.status {
         case "succeeded":
             return try await record(attempt.orderId, intent: intent, on: db)
         case "requires_payment_method", "canceled":
-            try await finish(attempt.orderId, attempt: attempt.number, release: false, on: db)
+            try await finish(attempt, on: db)
             return nil
         case "requires_confirmation", "requires_action":
             // Its request is gone; a buyer who still wants to pay asks again, with the card they choose then.
             do {
                 _ = try await stripe.cancel(intentID, idempotencyKey: key + "-cancel")
             } catch {
-                try await release(attempt.orderId, attempt: attempt.number, after: error, on: db)
+                try await release(attempt, after: error, on: db)
             }
-            try await finish(attempt.orderId, attempt: attempt.number, release: false, on: db)
+            try await finish(attempt, on: db)
             return nil
         default:
-            try await release(attempt.orderId, attempt: attempt.number, after: PaymentPending(status: intent.status), on: db)
+            try await release(attempt, after: PaymentPending(status: intent.status), on: db)
         }
     }
 
@@ -163,30 +182,38 @@ struct Checkout: Sendable {
     }
 
     /// Records a charge Stripe accepted. If the order was cancelled meanwhile (its expiry came first), the payment is
-    /// still recorded, and refunded, and the buyer hears that the order expired.
+    /// still recorded, and refunded, and the buyer hears that the order expired. A charge beyond the one recorded for
+    /// the order is refunded, and the buyer hears that the order is paid.
     private func record(_ orderId: String, intent: StripeClient.PaymentIntent, on db: any Database) async throws -> String {
-        let (paymentID, expired) = try await transactions.run(on: db) { tx in
-            let paymentID = try await Payments.record(orderId: orderId, stripeId: intent.id, on: tx)
-            guard try await ReplicatedOrder.findForUpdate(orderId, on: tx)?.status == .cancelled else { return (paymentID, false) }
+        let (payment, expired) = try await transactions.run(on: db) { tx in
+            let payment = try await Payments.record(orderId: orderId, stripeId: intent.id, on: tx)
+            if payment.stripeId != intent.id { try await Refunds.schedule(orderId: orderId, intentID: intent.id, on: tx) }
+            guard try await ReplicatedOrder.findForUpdate(orderId, on: tx)?.status == .cancelled else { return (payment, false) }
             try await Refunds.schedule(orderId: orderId, on: tx)
-            return (paymentID, true)
+            return (payment, true)
         }
         if expired {
             logger.warning("charged an order that expired meanwhile; refunding", metadata: ["order-id": "\(orderId)"])
             throw AppError.expiredAndRefunded
         }
-        return paymentID
+        if payment.stripeId != intent.id {
+            logger.error("charged an order twice; refunding the second charge", metadata: [
+                "order-id": "\(orderId)", "recorded": "\(payment.stripeId)", "refunding": "\(intent.id)",
+            ])
+            throw AppError.badRequest("Order has already been paid")
+        }
+        return payment.id
     }
 
-
-    private func finish(_ orderId: String, attempt: Int, release: Bool, on db: any Database) async throws {
-        try await transactions.run(on: db) { tx in try await ChargeAttempt.finish(orderId, number: attempt, release: release, on: tx) }
+    /// Ends the attempt as failed; a lease taken over meanwhile leaves it to its new holder.
+    private func finish(_ attempt: ChargeAttempt, on db: any Database) async throws {
+        guard try await transactions.run(on: db, { tx in try await attempt.finish(release: false, on: tx) }) else { throw LeaseLost() }
     }
 
     /// Leaves the attempt for whoever comes next to settle, and tells this buyer to try again.
-    private func release(_ orderId: String, attempt: Int, after error: any Error, on db: any Database) async throws -> Never {
-        logger.warning("payment left unsettled", metadata: ["order-id": "\(orderId)", "attempt": "\(attempt)", "error": "\(error)"])
-        try? await finish(orderId, attempt: attempt, release: true, on: db)
+    private func release(_ attempt: ChargeAttempt, after error: any Error, on db: any Database) async throws -> Never {
+        logger.warning("payment left unsettled", metadata: ["order-id": "\(attempt.orderId)", "attempt": "\(attempt.number)", "error": "\(error)"])
+        _ = try? await transactions.run(on: db) { tx in try await attempt.finish(release: true, on: tx) }
         if error is PaymentPending {
             throw AppError(.serviceUnavailable, [ErrorItem(message: "The payment is still being processed, try again shortly")])
         }

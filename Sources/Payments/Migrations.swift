@@ -50,3 +50,39 @@ struct CreatePayment: AsyncMigration {
         try await database.schema("payments").delete()
     }
 }
+
+/// The lease holder of each charge attempt, so that a holder whose lease was taken over can no longer write.
+struct AddChargeHolder: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.schema("charges").field("holder", .string).update()
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema("charges").deleteField("holder").update()
+    }
+}
+
+/// Refunds per charge instead of per order (an order can have a charge beyond its recorded one to give back), each
+/// with its own tries and backoff. Pending rows move over; `refunds` stays for a release, for replicas of the last one.
+struct QueueRefundsPerCharge: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.schema("refund_queue")
+            .field("intent_id", .string, .identifier(auto: false))
+            .field("order_id", .string, .required)
+            .field("refund_id", .string)
+            .field("attempts", .int, .required)
+            .field("next_attempt_ms", .int64, .required)
+            .field("parked_at_ms", .int64)
+            .field("last_error", .string)
+            .field("created_at", .datetime, .required)
+            .create()
+        try await database.sql.raw("""
+            INSERT INTO refund_queue (intent_id, order_id, refund_id, attempts, next_attempt_ms, created_at)
+            SELECT intent_id, order_id, refund_id, 0, 0, created_at FROM refunds
+            """).run()
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema("refund_queue").delete()
+    }
+}

@@ -34,8 +34,14 @@ enum Payments {
         try await db.sql.raw("SELECT id FROM payments WHERE order_id = \(bind: orderId)").first()?.decode(column: "id", as: String.self)
     }
 
-    /// Records the payment and its event once per order; a second call returns the first payment's id.
-    static func record(orderId: String, stripeId: String, on db: any Database) async throws -> String {
+    struct Recorded: Sendable {
+        var id: String
+        var stripeId: String
+    }
+
+    /// Records the payment and its event once per order; a later call returns the payment recorded first, whose
+    /// charge may be another one than the caller's.
+    static func record(orderId: String, stripeId: String, on db: any Database) async throws -> Recorded {
         let id = UUID().uuidString.lowercased()
         let inserted = try await db.sql.raw("""
             INSERT INTO payments (id, order_id, stripe_id, created_at)
@@ -43,34 +49,83 @@ enum Payments {
             ON CONFLICT (order_id) DO NOTHING RETURNING id
             """).first()
         try await db.sql.raw("UPDATE charges SET state = \(bind: ChargeState.paid.rawValue) WHERE order_id = \(bind: orderId)").run()
-        guard inserted != nil else { return try await Self.id(forOrder: orderId, on: db)! }
+        guard inserted != nil else {
+            let row = try await db.sql.raw("SELECT id, stripe_id FROM payments WHERE order_id = \(bind: orderId)").first()!
+            return Recorded(id: try row.decode(column: "id", as: String.self), stripeId: try row.decode(column: "stripe_id", as: String.self))
+        }
         try await Outbox.record(PaymentCreatedEvent(id: id, orderId: orderId, stripeId: stripeId), on: db)
-        return id
+        return Recorded(id: id, stripeId: stripeId)
     }
 }
 
-/// Payments to give back: a charge that completed after its order had already been cancelled (the buyer paid in the
-/// last moments while the expiry was on its way). The ticket may be another buyer's by then, so the money goes back.
+/// Charges to give back, one row per Stripe charge (its PaymentIntent): a charge that completed after its order had
+/// been cancelled (the buyer paid in the last moments while the expiry was on its way: the ticket may be another
+/// buyer's by then), and any charge beyond the one recorded for an order. Each is tried on its own, with its own
+/// backoff, so one that Stripe keeps refusing holds up no other, and parked after `maxAttempts` for a person to see.
 enum Refunds {
-    /// Schedules the refund of the order's payment, if it has one, in the caller's transaction; once per order.
+    static let maxAttempts = 12
+
+    struct Due: Sendable {
+        var orderId: String
+        var intentID: String
+        var attempts: Int
+    }
+
+    /// Schedules the refund of the order's recorded payment, if it has one, in the caller's transaction; once.
     @discardableResult
     static func schedule(orderId: String, on db: any Database) async throws -> Bool {
-        let row = try await db.sql.raw("""
-            INSERT INTO refunds (order_id, intent_id, created_at)
-            SELECT order_id, stripe_id, \(bind: Date()) FROM payments WHERE order_id = \(bind: orderId)
-            ON CONFLICT (order_id) DO NOTHING RETURNING order_id
-            """).first()
-        return row != nil
-    }
-
-    static func due(limit: Int, on db: any Database) async throws -> [(orderId: String, intentID: String)] {
         try await db.sql.raw("""
-            SELECT order_id, intent_id FROM refunds WHERE refund_id IS NULL ORDER BY created_at LIMIT \(unsafeRaw: String(limit))
-            """).all().map { (try $0.decode(column: "order_id", as: String.self), try $0.decode(column: "intent_id", as: String.self)) }
+            INSERT INTO refund_queue (intent_id, order_id, attempts, next_attempt_ms, created_at)
+            SELECT stripe_id, order_id, 0, 0, \(bind: Date()) FROM payments WHERE order_id = \(bind: orderId)
+            ON CONFLICT (intent_id) DO NOTHING RETURNING intent_id
+            """).first() != nil
     }
 
-    static func done(orderId: String, refundID: String, on db: any Database) async throws {
-        try await db.sql.raw("UPDATE refunds SET refund_id = \(bind: refundID) WHERE order_id = \(bind: orderId)").run()
+    /// Schedules the refund of one charge, in the caller's transaction; once.
+    static func schedule(orderId: String, intentID: String, on db: any Database) async throws {
+        try await db.sql.raw("""
+            INSERT INTO refund_queue (intent_id, order_id, attempts, next_attempt_ms, created_at)
+            VALUES (\(bind: intentID), \(bind: orderId), 0, 0, \(bind: Date()))
+            ON CONFLICT (intent_id) DO NOTHING
+            """).run()
+    }
+
+    /// The refunds whose turn has come by `now`, oldest first.
+    static func due(now: Date, limit: Int, on db: any Database) async throws -> [Due] {
+        // Refunds that a replica of the previous release scheduled during a rollout are still in the old table.
+        try await db.sql.raw("""
+            INSERT INTO refund_queue (intent_id, order_id, attempts, next_attempt_ms, created_at)
+            SELECT intent_id, order_id, 0, 0, created_at FROM refunds WHERE refund_id IS NULL
+            ON CONFLICT (intent_id) DO NOTHING
+            """).run()
+        return try await db.sql.raw("""
+            SELECT order_id, intent_id, attempts FROM refund_queue
+            WHERE refund_id IS NULL AND parked_at_ms IS NULL AND next_attempt_ms <= \(bind: now.epochMilliseconds)
+            ORDER BY created_at, intent_id LIMIT \(unsafeRaw: String(limit))
+            """).all().map {
+                Due(orderId: try $0.decode(column: "order_id", as: String.self), intentID: try $0.decode(column: "intent_id", as: String.self),
+                    attempts: try $0.decode(column: "attempts", as: Int.self))
+            }
+    }
+
+    static func done(intentID: String, refundID: String, on db: any Database) async throws {
+        try await db.sql.raw("UPDATE refund_queue SET refund_id = \(bind: refundID) WHERE intent_id = \(bind: intentID)").run()
+        try await db.sql.raw("UPDATE refunds SET refund_id = \(bind: refundID) WHERE intent_id = \(bind: intentID)").run()
+    }
+
+    /// Counts a failed try; the next waits twice as long as the last (5 s, 10 s, … at most an hour), and the
+    /// `maxAttempts`-th failure parks the refund. Returns whether it is parked.
+    static func failed(_ due: Due, error: String, now: Date, on db: any Database) async throws -> Bool {
+        let attempts = due.attempts + 1
+        let parked = attempts >= maxAttempts
+        let delay = min(5 * pow(2, Double(attempts - 1)), 3_600)
+        try await db.sql.raw("""
+            UPDATE refund_queue SET attempts = \(bind: attempts), last_error = \(bind: String(error.prefix(500))),
+                next_attempt_ms = \(bind: now.addingTimeInterval(delay).epochMilliseconds),
+                parked_at_ms = \(bind: parked ? now.epochMilliseconds : nil)
+            WHERE intent_id = \(bind: due.intentID)
+            """).run()
+        return parked
     }
 }
 
@@ -81,62 +136,78 @@ enum ChargeState: String, Sendable {
     case charging, failed, paid
 }
 
+/// Every write to an attempt names the lease it holds (`holder`, new with each lease): a holder whose lease ended and
+/// was taken over can no longer write, so it cannot record an intent, and never confirms one, once another holder
+/// may have decided the attempt's fate.
 struct ChargeAttempt: Sendable {
     var orderId: String
     var number: Int
     var state: ChargeState
     var intentID: String?
     var leaseUntil: Int64
+    var holder: String
 
     static func find(_ orderId: String, on db: any Database) async throws -> ChargeAttempt? {
         guard let row = try await db.sql.raw("""
-            SELECT attempt, state, intent_id, lease_until_ms FROM charges WHERE order_id = \(bind: orderId)
+            SELECT attempt, state, intent_id, lease_until_ms, holder FROM charges WHERE order_id = \(bind: orderId)
             """).first() else { return nil }
         return ChargeAttempt(
             orderId: orderId,
             number: try row.decode(column: "attempt", as: Int.self),
             state: ChargeState(rawValue: try row.decode(column: "state", as: String.self)) ?? .failed,
             intentID: try row.decode(column: "intent_id", as: String?.self),
-            leaseUntil: try row.decode(column: "lease_until_ms", as: Int64.self)
+            leaseUntil: try row.decode(column: "lease_until_ms", as: Int64.self),
+            holder: try row.decode(column: "holder", as: String?.self) ?? ""
         )
     }
 
-    /// Starts attempt `number`, leased until `leaseUntil`.
-    static func start(_ orderId: String, number: Int, until leaseUntil: Int64, on db: any Database) async throws {
+    /// Starts attempt `number`, leased until `leaseUntil`; returns it with its holder.
+    static func start(_ orderId: String, number: Int, until leaseUntil: Int64, on db: any Database) async throws -> ChargeAttempt {
+        let holder = UUID().uuidString
         try await db.sql.raw("""
-            INSERT INTO charges (order_id, attempt, state, intent_id, lease_until_ms)
-            VALUES (\(bind: orderId), \(bind: number), \(bind: ChargeState.charging.rawValue), NULL, \(bind: leaseUntil))
+            INSERT INTO charges (order_id, attempt, state, intent_id, lease_until_ms, holder)
+            VALUES (\(bind: orderId), \(bind: number), \(bind: ChargeState.charging.rawValue), NULL, \(bind: leaseUntil), \(bind: holder))
             ON CONFLICT (order_id) DO UPDATE SET attempt = excluded.attempt, state = excluded.state,
-                intent_id = excluded.intent_id, lease_until_ms = excluded.lease_until_ms
+                intent_id = excluded.intent_id, lease_until_ms = excluded.lease_until_ms, holder = excluded.holder
             """).run()
+        return ChargeAttempt(orderId: orderId, number: number, state: .charging, intentID: nil, leaseUntil: leaseUntil, holder: holder)
     }
 
-    /// Takes over an attempt whose lease ended by `now`, in one conditional write so that only one taker wins.
+    /// Takes over an attempt whose lease ended by `now`, in one conditional write so that only one taker wins, and
+    /// the holder before it can no longer write.
     static func takeOver(_ orderId: String, now: Int64, until leaseUntil: Int64, on db: any Database) async throws -> ChargeAttempt? {
+        let holder = UUID().uuidString
         guard let row = try await db.sql.raw("""
-            UPDATE charges SET lease_until_ms = \(bind: leaseUntil)
+            UPDATE charges SET lease_until_ms = \(bind: leaseUntil), holder = \(bind: holder)
             WHERE order_id = \(bind: orderId) AND state = \(bind: ChargeState.charging.rawValue) AND lease_until_ms <= \(bind: now)
             RETURNING attempt, intent_id
             """).first() else { return nil }
         return ChargeAttempt(
             orderId: orderId, number: try row.decode(column: "attempt", as: Int.self), state: .charging,
-            intentID: try row.decode(column: "intent_id", as: String?.self), leaseUntil: leaseUntil
+            intentID: try row.decode(column: "intent_id", as: String?.self), leaseUntil: leaseUntil, holder: holder
         )
     }
 
-    static func setIntent(_ orderId: String, number: Int, intentID: String, on db: any Database) async throws {
+    /// Records the attempt's PaymentIntent; false if the lease was lost (the intent must then never be confirmed).
+    func setIntent(_ intentID: String, on db: any Database) async throws -> Bool {
         try await db.sql.raw("""
-            UPDATE charges SET intent_id = \(bind: intentID) WHERE order_id = \(bind: orderId) AND attempt = \(bind: number)
-            """).run()
+            UPDATE charges SET intent_id = \(bind: intentID)
+            WHERE order_id = \(bind: orderId) AND \(fence) RETURNING order_id
+            """).first() != nil
     }
 
-    /// Ends attempt `number` as failed (nothing was charged), or, with `release`, leaves it unsettled for the next comer.
-    static func finish(_ orderId: String, number: Int, release: Bool = false, on db: any Database) async throws {
+    /// Ends the attempt as failed (nothing was charged), or, with `release`, leaves it unsettled for the next comer.
+    /// False if the lease was lost: the attempt is someone else's to end.
+    func finish(release: Bool, on db: any Database) async throws -> Bool {
         let change: SQLQueryString = release ? "lease_until_ms = 0" : "state = \(bind: ChargeState.failed.rawValue)"
-        try await db.sql.raw("""
-            UPDATE charges SET \(change)
-            WHERE order_id = \(bind: orderId) AND attempt = \(bind: number) AND state = \(bind: ChargeState.charging.rawValue)
-            """).run()
+        return try await db.sql.raw("""
+            UPDATE charges SET \(change) WHERE order_id = \(bind: orderId) AND \(fence) RETURNING order_id
+            """).first() != nil
+    }
+
+    /// This attempt, still charging, still under this lease.
+    private var fence: SQLQueryString {
+        "attempt = \(bind: number) AND state = \(bind: ChargeState.charging.rawValue) AND holder = \(bind: holder)"
     }
 
     static func unsettled(before now: Int64, limit: Int, on db: any Database) async throws -> [String] {

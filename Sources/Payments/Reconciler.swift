@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import TicketingCore
 
 /// Settles charge attempts left unsettled by a request that died or lost Stripe, so a charge Stripe accepted is
@@ -25,17 +26,43 @@ final class Reconciler: Sendable {
         }
     }
 
-    /// Gives back what `Refunds` holds, under one idempotency key per order, so a retry never refunds twice.
+    /// Gives back what `Refunds` holds whose turn has come, each on its own: a refund Stripe refuses or fails waits
+    /// its backoff and, after `Refunds.maxAttempts` tries, is parked with an error in the log for a person to look
+    /// into, while the others go on. One idempotency key per charge, so a retry never refunds twice.
     @discardableResult
-    func refundDue() async throws -> Int {
+    func refundDue(now: Date = Date()) async throws -> Int {
         var refunded = 0
-        for due in try await Refunds.due(limit: 100, on: database()) {
-            let refund = try await checkout.stripe.refund(due.intentID, metadata: ["order_id": due.orderId],
-                                                 idempotencyKey: "ticketing-refund-\(due.orderId)")
-            try await checkout.transactions.run(on: database()) { tx in try await Refunds.done(orderId: due.orderId, refundID: refund.id, on: tx) }
-            refunded += 1
+        for due in try await Refunds.due(now: now, limit: 100, on: database()) {
+            do {
+                let refund = try await checkout.stripe.refund(due.intentID, metadata: ["order_id": due.orderId],
+                                                              idempotencyKey: "ticketing-refund-\(due.intentID)")
+                try await checkout.transactions.run(on: database()) { tx in try await Refunds.done(intentID: due.intentID, refundID: refund.id, on: tx) }
+                refunded += 1
+                Self.refunds(.refunded).increment()
+            } catch {
+                let parked = try await checkout.transactions.run(on: database()) { tx in
+                    try await Refunds.failed(due, error: "\(error)", now: now, on: tx)
+                }
+                Self.refunds(parked ? .parked : .failed).increment()
+                let metadata: Logger.Metadata = [
+                    "order-id": "\(due.orderId)", "intent": "\(due.intentID)", "attempt": "\(due.attempts + 1)", "error": "\(error)",
+                ]
+                if parked {
+                    checkout.logger.error("refund parked after \(Refunds.maxAttempts) failed tries: give it back by hand", metadata: metadata)
+                } else {
+                    checkout.logger.warning("refund failed; will try again", metadata: metadata)
+                }
+            }
         }
         return refunded
+    }
+
+    private enum RefundOutcome: String {
+        case refunded, failed, parked
+    }
+
+    private static func refunds(_ outcome: RefundOutcome) -> Counter {
+        Counter(label: "payments_refunds_total", dimensions: [("outcome", outcome.rawValue)])
     }
 
     /// Settles every attempt whose lease has ended; returns how many it took on.

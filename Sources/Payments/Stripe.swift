@@ -2,9 +2,22 @@ import Foundation
 import NIOCore
 import TicketingCore
 
+/// The calls of Stripe's API this service makes. `StripeClient` makes them over HTTP; tests wrap it to stall or fail
+/// a call on command, which is how they show what a stalled or failing Stripe does to a charge or a refund.
+protocol StripeAPI: Sendable {
+    func createCustomer(source token: String, metadata: [String: String], idempotencyKey: String) async throws -> StripeClient.Customer
+    func createPaymentIntent(
+        cents: Int64, currency: String, paymentMethod: String, customer: String?, metadata: [String: String], idempotencyKey: String
+    ) async throws -> StripeClient.PaymentIntent
+    func confirm(_ intentID: String, idempotencyKey: String) async throws -> StripeClient.PaymentIntent
+    func cancel(_ intentID: String, idempotencyKey: String) async throws -> StripeClient.PaymentIntent
+    func refund(_ intentID: String, metadata: [String: String], idempotencyKey: String) async throws -> StripeClient.Refund
+    func paymentIntent(_ intentID: String) async throws -> StripeClient.PaymentIntent
+}
+
 /// The few calls of the Stripe REST API this service makes, in Stripe's own wire format: form-encoded requests,
 /// JSON answers, the secret key as a bearer token, and an `Idempotency-Key` on every call that creates or charges.
-struct StripeClient: Sendable {
+struct StripeClient: StripeAPI {
     let client: any Client
     let base: String
     let key: String

@@ -4,7 +4,7 @@ import TicketingCore
 public enum PaymentsService {
     public static func configure(_ app: Application, _ config: TicketingConfig, bus: (any EventBus)? = nil) async throws {
         try await app.configureTicketingService(config)
-        app.migrations.add(CreateReplicatedOrder(), CreatePayment())
+        app.migrations.add(CreateReplicatedOrder(), CreatePayment(), AddChargeHolder(), QueueRefundsPerCharge())
         app.useSessionRevocations()
         try await app.useEvents(config, bus: bus, listeners: [
             SessionRevokedListener(queueGroup: QueueGroup.payments), OrderCreatedListener(), OrderCancelledListener(),

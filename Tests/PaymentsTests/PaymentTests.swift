@@ -199,8 +199,7 @@ final class PaymentRecoveryTests: PaymentTestCase {
         ])
         let intentID = try XCTUnwrap(intent["id"] as? String)
         XCTAssertEqual(intent["status"] as? String, "succeeded")
-        try await ChargeAttempt.start(orderId, number: 1, until: 0, on: app.db)
-        try await ChargeAttempt.setIntent(orderId, number: 1, intentID: intentID, on: app.db)
+        _ = try await ChargeAttempt.start(orderId, number: 1, until: 0, on: app.db).setIntent(intentID, on: app.db)
         return intentID
     }
 
@@ -240,8 +239,7 @@ final class PaymentRecoveryTests: PaymentTestCase {
                 "amount": "7373", "currency": "usd", "payment_method": "pm_card_visa",
             ])
             let intentID = try XCTUnwrap(intent["id"] as? String)
-            try await ChargeAttempt.start(orderId, number: 1, until: 0, on: app.db)
-            try await ChargeAttempt.setIntent(orderId, number: 1, intentID: intentID, on: app.db)
+            _ = try await ChargeAttempt.start(orderId, number: 1, until: 0, on: app.db).setIntent(intentID, on: app.db)
 
             let paid = try await pay(buyer, orderId)
             XCTAssertEqual(paid.status, .created, paid.body.string)
@@ -277,7 +275,7 @@ final class PaymentRefundTests: PaymentTestCase {
             // The expiry reached the orders service before the payment did: the order is cancelled.
             let cancelled = OrderCancelledEvent(id: orderId, version: 1, ticket: .init(id: "t"))
             try await bus.publish([OutgoingMessage(subject: Subject.orderCancelled.rawValue, id: UUID().uuidString, data: try cancelled.encoded())])
-            try await eventually { try await Refunds.due(limit: 10, on: app.db).map(\.orderId) == [orderId] }
+            try await eventually { try await Refunds.due(now: Date(), limit: 10, on: app.db).map(\.orderId) == [orderId] }
 
             let reconciler = Reconciler(checkout: Checkout(
                 stripe: StripeClient(client: app.client, base: Self.stripe.baseURL, key: "sk_test_local"),
@@ -308,7 +306,10 @@ extension PaymentRecoveryTests {
             // The request that was charging finds the order cancelled when it records the charge.
             let checkout = Checkout(stripe: StripeClient(client: app.client, base: Self.stripe.baseURL, key: "sk_test_local"),
                                     transactions: app.writeTransactions, logger: app.logger)
-            let attempt = ChargeAttempt(orderId: orderId, number: 1, state: .charging, intentID: intentID, leaseUntil: 0)
+            let now = Date().epochMilliseconds
+            let taken = try await ChargeAttempt.takeOver(orderId, now: now, until: now + 60_000, on: app.db)
+            let attempt = try XCTUnwrap(taken)
+            XCTAssertEqual(attempt.intentID, intentID)
             do {
                 _ = try await checkout.settle(attempt, on: app.db)
                 XCTFail("a charge for an expired order is not a payment")
@@ -319,7 +320,7 @@ extension PaymentRecoveryTests {
             let retry = try await pay(buyer, orderId)
             XCTAssertEqual(retry.status, .badRequest)
             XCTAssertEqual(retry.errorEnvelope?.errors, [ErrorItem(message: "Order has expired"), ErrorItem(message: "The charge has been refunded")])
-            try await assertEqual(try await Refunds.due(limit: 10, on: app.db).map(\.orderId), [orderId])
+            try await assertEqual(try await Refunds.due(now: Date(), limit: 10, on: app.db).map(\.orderId), [orderId])
         }
     }
 }
