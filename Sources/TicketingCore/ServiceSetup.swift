@@ -71,8 +71,12 @@ extension Application {
     /// writer) with `synchronous=NORMAL`: a commit no longer waits for an fsync, which is what bounds SQLite's write
     /// rate, and a crashed process still loses nothing; only a power loss can take back the last commits.
     /// PostgreSQL, the production database, keeps its own full durability.
+    ///
+    /// Replicas of a service start together on one PostgreSQL database, so there they migrate one at a time. A SQLite
+    /// file belongs to the one process that serves it, so nothing else migrates it meanwhile.
     public func prepareDatabase(_ config: TicketingConfig) async throws {
-        if try DatabaseLocation(url: config.databaseURL).isSQLite {
+        let sqlite = try DatabaseLocation(url: config.databaseURL).isSQLite
+        if sqlite {
             try await sql.raw("PRAGMA journal_mode=WAL").run()
             // Per-connection settings: the SQLite driver keeps one connection per event loop, so set them on each.
             // A connection reopened after an error falls back to the defaults (FULL, no mapping): slower, never less
@@ -84,6 +88,23 @@ extension Application {
                 try await connection.raw("PRAGMA mmap_size=268435456").run()
             }
         }
-        try await autoMigrate()
+        try await sqlite ? autoMigrate() : migrateOneAtATime()
+    }
+
+    /// Any fixed number will do: an advisory lock belongs to one database, and nothing else in ours takes one.
+    static let migrationLock: Int64 = 0x7469_636B_6574_696E
+
+    /// Migrates in one transaction that first takes an advisory lock: a replica starting beside another waits there,
+    /// then finds the work done instead of racing it to the same `CREATE TABLE`. The lock ends with the transaction,
+    /// however that ends, and PostgreSQL's DDL is transactional, so a failed migration leaves nothing half done.
+    private func migrateOneAtATime() async throws {
+        let migrations = migrations
+        let logLevel = fluent.migrationLogLevel
+        try await db.transaction { tx in
+            try await tx.sql.raw("SELECT pg_advisory_xact_lock(\(bind: Self.migrationLock))").run()
+            // Every migration of a service is for its one database, so each runs in this transaction.
+            let migrator = Migrator(databaseFactory: { _ in tx }, migrations: migrations, on: tx.eventLoop, migrationLogLevel: logLevel)
+            try await migrator.setupIfNeeded().flatMap { migrator.prepareBatch() }.get()
+        }
     }
 }

@@ -37,7 +37,7 @@ public enum TestSupport {
 
     /// One database serves every test of the PostgreSQL run, and services share table names (each has its own
     /// `tickets`, `outbox`, …), so every test starts from an empty schema.
-    static func resetPostgres() async throws {
+    public static func resetPostgres() async throws {
         let admin = try await Application.make(.testing)
         do {
             try admin.useDatabase(DatabaseLocation(url: databaseURL))

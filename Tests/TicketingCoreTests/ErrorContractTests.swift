@@ -109,7 +109,8 @@ final class ErrorContractTests: XCTestCase {
     }
 }
 
-struct Readiness: Decodable, Equatable {
+/// What `/healthz` and `/readyz` answer.
+struct HealthReport: Decodable, Equatable {
     var status: String
     var checks: [String: String]
 }
@@ -133,7 +134,7 @@ final class DatabaseDownTests: XCTestCase {
 
             let ready = try await app.testable().sendRequest(.GET, "/readyz")
             XCTAssertEqual(ready.status, .serviceUnavailable)
-            XCTAssertEqual(try ready.content.decode(Readiness.self), Readiness(status: "unavailable", checks: ["database": "unavailable"]))
+            XCTAssertEqual(try ready.content.decode(HealthReport.self), HealthReport(status: "unavailable", checks: ["database": "unavailable"]))
             do {
                 let actual = try await app.testable().sendRequest(.GET, "/healthz").status
                 XCTAssertEqual(actual, .ok)

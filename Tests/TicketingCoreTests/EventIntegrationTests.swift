@@ -28,22 +28,27 @@ final class EventIntegrationTests: XCTestCase {
         }
     }
 
-    func testEveryEventWrittenWhileTheBrokerIsDownArrivesOnceAfterItRestarts() async throws {
+    /// A broker outage must not become a full one: the pods stay in their Service (`/readyz` is the readiness probe),
+    /// writes keep succeeding into the outbox, and every event written meanwhile arrives once after the broker is back.
+    func testWhileTheBrokerIsDownWritesSucceedThePodStaysReadyAndEveryEventArrivesOnceAfter() async throws {
         try await withEventApp { app in
             let before = try await EventFixture.post(app, "before")
             XCTAssertEqual(before, .created)
             try await eventually { try await EventFixture.applied(app) == ["before"] }
+            try await assertBroker(app, "connected", gauge: 1)
 
             server.stop()
             try await eventually { app.events?.bus.isConnected == false }
-            let ready = try await app.testable().sendRequest(.GET, "/readyz")
-            XCTAssertEqual(ready.status, .serviceUnavailable, "readiness reports the broker")
             for index in 0..<50 {
                 let status = try await EventFixture.post(app, "during-\(index)")
                 XCTAssertEqual(status, .created, "requests must not fail because the broker is down")
             }
             let waiting = try await EventFixture.outboxCount(app)
             XCTAssertEqual(waiting, 50)
+            let ready = try await app.testable().sendRequest(.GET, "/readyz")
+            XCTAssertEqual(ready.status, .ok, "the broker is no reason to leave the Service")
+            XCTAssertEqual(try ready.content.decode(HealthReport.self), HealthReport(status: "ready", checks: ["database": "ok"]))
+            try await assertBroker(app, "disconnected", gauge: 0)
 
             try server.start()
             try await eventually(timeout: 20) { try await EventFixture.applied(app).count >= 51 }
@@ -52,9 +57,17 @@ final class EventIntegrationTests: XCTestCase {
             XCTAssertEqual(applied.sorted(), (["before"] + (0..<50).map { "during-\($0)" }).sorted(), "each exactly once")
             let left = try await EventFixture.outboxCount(app)
             XCTAssertEqual(left, 0)
-            let readyAgain = try await app.testable().sendRequest(.GET, "/readyz")
-            XCTAssertEqual(readyAgain.status, .ok)
+            try await assertBroker(app, "connected", gauge: 1)
         }
+    }
+
+    /// The broker's state as `/healthz` (always 200: the liveness probe) and `/metrics` report it.
+    func assertBroker(_ app: Application, _ state: String, gauge: Int, file: StaticString = #filePath, line: UInt = #line) async throws {
+        let health = try await app.testable().sendRequest(.GET, "/healthz")
+        XCTAssertEqual(health.status, .ok, file: file, line: line)
+        XCTAssertEqual(try health.content.decode(HealthReport.self), HealthReport(status: "ok", checks: ["broker": state]), file: file, line: line)
+        let metrics = try await app.testable().sendRequest(.GET, "/metrics").body.string
+        XCTAssertTrue(metrics.contains("\nevents_broker_connected \(Double(gauge))\n"), metrics, file: file, line: line)
     }
 
     func testAPoisonEventIsParkedAfterTheBoundWhileLaterEventsFlow() async throws {

@@ -212,13 +212,75 @@ final class EventFlowTests: XCTestCase {
 
     func testAnEarlyEventWaitsFarLongerThanAFailingOneBeforeItIsParked() async throws {
         try await withRunner(policy: ListenerPolicy()) { app, runner in
-            let early = FakeDelivery(id: "e", data: #"{"orderId":"early-x"}"#, deliveryCount: ListenerPolicy().maxAttempts)
-            let poison = FakeDelivery(id: "p", data: #"{"orderId":"poison-x"}"#, deliveryCount: ListenerPolicy().maxAttempts)
-            let results = [await runner.process(early, db: app.db, logger: app.logger), await runner.process(poison, db: app.db, logger: app.logger)]
+            let policy = ListenerPolicy()
+            var results: [ListenerRunner.Result] = []
+            for _ in 1...policy.maxAttempts {
+                results = [
+                    await runner.process(FakeDelivery(id: "e", data: #"{"orderId":"early-x"}"#), db: app.db, logger: app.logger),
+                    await runner.process(FakeDelivery(id: "p", data: #"{"orderId":"poison-x"}"#), db: app.db, logger: app.logger),
+                ]
+            }
             XCTAssertEqual(results, [.retryLater, .deadLettered])
-            let lastChance = FakeDelivery(id: "e", data: #"{"orderId":"early-x"}"#, deliveryCount: ListenerPolicy().maxEarlyAttempts)
-            let parked = await runner.process(lastChance, db: app.db, logger: app.logger)
+            for _ in policy.maxAttempts + 1..<policy.maxEarlyAttempts {
+                let early = await runner.process(FakeDelivery(id: "e", data: #"{"orderId":"early-x"}"#), db: app.db, logger: app.logger)
+                XCTAssertEqual(early, .retryLater)
+            }
+            let parked = await runner.process(FakeDelivery(id: "e", data: #"{"orderId":"early-x"}"#), db: app.db, logger: app.logger)
             XCTAssertEqual(parked, .deadLettered, "an event that never becomes applicable is still parked, not retried forever")
+        }
+    }
+
+    /// The broker's delivery count used to decide: an event redelivered through a long database outage, or whose
+    /// acknowledgements were lost with the broker, was parked at its first real failure. Only the service's own
+    /// count of failures does now.
+    func testDeliveriesThatWereNotTheEventsFaultDoNotBringItCloserToBeingParked() async throws {
+        try await withRunner(policy: EventFixture.fastPolicy) { app, runner in
+            let redelivered = { FakeDelivery(id: "p-1", data: #"{"orderId":"poison-1"}"#, deliveryCount: 500) }
+            for _ in 1..<EventFixture.fastPolicy.maxAttempts {
+                let result = await runner.process(redelivered(), db: app.db, logger: app.logger)
+                XCTAssertEqual(result, .failed, "retried: it has not failed its tries yet, however often it was delivered")
+            }
+            let last = await runner.process(redelivered(), db: app.db, logger: app.logger)
+            XCTAssertEqual(last, .deadLettered)
+            try await assertEqual(try await Inbox.deadLetters(on: app.db).map(\.event_id), ["p-1"])
+        }
+    }
+
+    /// Events without an id all used to be "unidentified": the first was applied, every later one acknowledged as a
+    /// duplicate without being applied, and their dead letters collided. Each is now parked on its own, applied never.
+    func testAnEventWithoutAnIdIsParkedWithItsReasonAndHidesNoOther() async throws {
+        try await withRunner(policy: EventFixture.fastPolicy) { app, runner in
+            let first = FakeDelivery(id: nil, data: #"{"orderId":"anonymous-1"}"#, streamSequence: 41)
+            let second = FakeDelivery(id: nil, data: #"{"orderId":"anonymous-2"}"#, streamSequence: 42)
+            let results = await runner.process(batch: [first, second], db: app.db, logger: app.logger)
+            XCTAssertEqual(results, [.deadLettered, .deadLettered])
+            XCTAssertEqual([first.settlements, second.settlements], [["term"], ["term"]])
+            try await assertEqual(try await EventFixture.applied(app), [])
+            let parked = try await Inbox.deadLetters(on: app.db)
+            XCTAssertEqual(Set(parked.map(\.event_id)), ["no-id:expiration:complete:41", "no-id:expiration:complete:42"])
+            XCTAssertTrue(parked.allSatisfy { $0.error.contains("Nats-Msg-Id") }, "\(parked)")
+        }
+    }
+
+    /// A parked version used to freeze its entity silently: every later version of it arrived "early" and waited
+    /// out its tens of minutes of tries, and was parked in turn. It is now parked at once, naming the entity, and
+    /// `events_parked` shows it.
+    func testAParkedEventMakesItsEntityVisibleAndItsSuccessorsParkAtOnce() async throws {
+        var policy = EventFixture.fastPolicy
+        policy.maxEarlyAttempts = 2
+        try await withRunner(policy: policy) { app, runner in
+            for _ in 1...2 {
+                _ = await runner.process(FakeDelivery(id: "v1", data: #"{"orderId":"early-7"}"#), db: app.db, logger: app.logger)
+            }
+            let next = await runner.process(FakeDelivery(id: "v2", data: #"{"orderId":"early-7"}"#), db: app.db, logger: app.logger)
+            XCTAssertEqual(next, .deadLettered, "its predecessor is parked: it can never apply")
+            let parked = try await Inbox.deadLetters(on: app.db)
+            XCTAssertEqual(Set(parked.map(\.event_id)), ["v1", "v2"])
+            XCTAssertTrue(parked.contains { $0.event_id == "v2" && $0.error.contains("order early-7 is parked") }, "\(parked)")
+            let unrelated = await runner.process(FakeDelivery(id: "w1", data: #"{"orderId":"early-8"}"#), db: app.db, logger: app.logger)
+            XCTAssertEqual(unrelated, .retryLater, "another entity still waits its tries")
+            let metrics = TicketingMetrics.registry.emitToString()
+            XCTAssertTrue(metrics.contains(#"events_parked{subject="expiration:complete"} 2"#), metrics)
         }
     }
 
@@ -271,13 +333,15 @@ final class FakeDelivery: DeliveredMessage, @unchecked Sendable {
     let subject = Subject.expirationComplete.rawValue
     let data: Data
     let deliveryCount: Int
+    let streamSequence: UInt64
     private let log = Mutex<[String]>([])
     var settlements: [String] { log.withLock { $0 } }
 
-    init(id: String, data: String, deliveryCount: Int = 1) {
+    init(id: String?, data: String, deliveryCount: Int = 1, streamSequence: UInt64 = 1) {
         messageID = id
         self.data = Data(data.utf8)
         self.deliveryCount = deliveryCount
+        self.streamSequence = streamSequence
     }
 
     func ack() throws { log.withLock { $0.append("ack") } }

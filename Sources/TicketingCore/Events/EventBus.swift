@@ -26,6 +26,8 @@ public protocol DeliveredMessage: Sendable {
     var data: Data { get }
     /// 1 on the first delivery.
     var deliveryCount: Int { get }
+    /// The message's place in the stream: names a message that came without an id.
+    var streamSequence: UInt64 { get }
     func ack() throws
     func nak(delay: Double?) throws
     func term() throws

@@ -12,6 +12,22 @@ public enum Subject: String, CaseIterable, Codable, Sendable {
     case sessionRevoked = "session:revoked"
 }
 
+extension Subject {
+    /// What an event of this subject changes where it is applied, named for people ("order 5f0c…"): the ticket of
+    /// `ticket:*`, the order of `order:*`, `expiration:complete` and `payment:created`, the session of
+    /// `session:revoked`. Nil when the payload does not say.
+    func entity(in payload: Data) -> String? {
+        let (noun, key): (String, String) = switch self {
+        case .ticketCreated, .ticketUpdated: ("ticket", "id")
+        case .orderCreated, .orderCancelled: ("order", "id")
+        case .expirationComplete, .paymentCreated: ("order", "orderId")
+        case .sessionRevoked: ("session", "sessionId")
+        }
+        guard let fields = try? JSONSerialization.jsonObject(with: payload) as? [String: Any], let id = fields[key] as? String else { return nil }
+        return "\(noun) \(id.prefix(64))"
+    }
+}
+
 /// The queue groups: every replica of a service consumes through its group's durable consumers.
 public enum QueueGroup {
     public static let tickets = "tickets-service"

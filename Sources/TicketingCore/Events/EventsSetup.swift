@@ -1,5 +1,6 @@
 import JetStream
 import Logging
+import Metrics
 import Synchronization
 import Vapor
 
@@ -13,6 +14,7 @@ public final class ServiceEvents: LifecycleHandler, Sendable {
     private let tasks = Mutex<[Task<Void, Never>]>([])
     private let database: @Sendable () -> any Database
     private let transactions: WriteTransactions
+    private let brokerGauge = Gauge(label: "events_broker_connected")
 
     init(
         bus: any EventBus, runners: [ListenerRunner], database: @escaping @Sendable () -> any Database,
@@ -51,6 +53,18 @@ public final class ServiceEvents: LifecycleHandler, Sendable {
         _ = try? await relay.relayOnce()
         await bus.close()
     }
+
+    /// The broker's state for `/healthz`, from the client itself: asking costs no round trip, as a probe that calls
+    /// often needs. It is no readiness check: while the broker is away the outbox keeps writes working, so taking the
+    /// pods out of their Service then would turn a broker outage into a full one.
+    var brokerState: String {
+        bus.isConnected ? "connected" : "disconnected"
+    }
+
+    /// Sets `events_broker_connected` (1 or 0); `/metrics` calls it before each scrape, so the gauge is never stale.
+    func recordBrokerState() {
+        brokerGauge.record(bus.isConnected ? 1 : 0)
+    }
 }
 
 extension Application {
@@ -65,11 +79,11 @@ extension Application {
 
     /// Adds the outbox and inbox tables, the relay and `listeners` to a service, on `bus` (an in-memory bus in unit
     /// tests) or on JetStream at `NATS_URL`. Call before `prepareDatabase`. The broker need not be up: the relay and
-    /// the listeners wait for it, and `/readyz` reports it.
+    /// the listeners wait for it, and `/healthz` and `/metrics` report it.
     public func useEvents(
         _ config: TicketingConfig, bus givenBus: (any EventBus)? = nil, listeners: [any Listener] = [], policy: ListenerPolicy = ListenerPolicy()
     ) async throws {
-        migrations.add(CreateOutbox(), CreateInbox(), IndexInboxByAge())
+        migrations.add(CreateOutbox(), CreateInbox(), IndexInboxByAge(), CountEventTries())
         let bus: any EventBus
         if let given = givenBus {
             bus = given
@@ -85,9 +99,6 @@ extension Application {
         )
         storage[ServiceEventsKey.self] = events
         lifecycle.use(events)
-        readinessChecks.append(ReadinessCheck(name: "events") { app in
-            guard app.events?.bus.isConnected == true else { throw BusUnavailable() }
-        })
     }
 }
 

@@ -136,6 +136,7 @@ public final class InMemoryBus: EventBus {
         let subject: String
         let data: Data
         let deliveryCount: Int
+        var streamSequence: UInt64 { UInt64(index + 1) }
 
         func ack() throws { bus.settle(index, durable: durable, redeliverAfter: nil) }
         func nak(delay: Double?) throws { bus.settle(index, durable: durable, redeliverAfter: delay ?? 0) }

@@ -55,12 +55,15 @@ public protocol Listener: Sendable {
     func onMessage(_ event: Payload, context: ListenerContext) async throws -> ListenerOutcome
 }
 
-/// Delivery limits every listener shares.
+/// Delivery limits every listener shares. Tries are the service's own count of an event's failures (in
+/// `event_attempts`), not the broker's count of its deliveries: a delivery that met the database or the broker away,
+/// or that was never settled, is not the event's fault and does not bring it closer to being parked.
 public struct ListenerPolicy: Sendable {
     /// Tries before an event that keeps failing is dead-lettered.
     public var maxAttempts = 5
-    /// Deliveries before an event that keeps arriving early is dead-lettered: its predecessor may be delayed by an
+    /// Tries before an event that keeps arriving early is dead-lettered: its predecessor may be delayed by an
     /// outage elsewhere, so it waits far longer (with the backoff below, tens of minutes) than a failing event.
+    /// It is parked at once when an earlier event of the same entity is parked: that one is not coming.
     public var maxEarlyAttempts = 60
     public var ackWaitSeconds: Double = 30
     public var maxAckPending = 1_000
@@ -109,20 +112,16 @@ struct ListenerRunner: Sendable {
 
     /// Applies one event inside the caller's transaction: false when the inbox shows it was applied before.
     /// An early event throws `RetryLater`, so the transaction, its inbox row included, is rolled back.
-    private func apply(_ message: any DeliveredMessage, on tx: any Database, logger: Logger) async throws -> Bool {
-        guard try await Inbox.claim([Self.eventID(message)], subject: subject, on: tx).isEmpty == false else { return false }
-        try await applyClaimed(message, on: tx, logger: logger)
+    private func apply(_ message: any DeliveredMessage, id eventID: String, on tx: any Database, logger: Logger) async throws -> Bool {
+        guard try await Inbox.claim([eventID], subject: subject, on: tx).isEmpty == false else { return false }
+        try await applyClaimed(message, id: eventID, on: tx, logger: logger)
         return true
     }
 
     /// Runs the handler for an event whose inbox row the transaction has just written.
-    private func applyClaimed(_ message: any DeliveredMessage, on tx: any Database, logger: Logger) async throws {
-        let context = ListenerContext(db: tx, eventID: Self.eventID(message), deliveryCount: message.deliveryCount, logger: logger)
+    private func applyClaimed(_ message: any DeliveredMessage, id eventID: String, on tx: any Database, logger: Logger) async throws {
+        let context = ListenerContext(db: tx, eventID: eventID, deliveryCount: message.deliveryCount, logger: logger)
         if try await handle(message.data, context) == .retryLater { throw RetryLater() }
-    }
-
-    private static func eventID(_ message: any DeliveredMessage) -> String {
-        message.messageID ?? "unidentified"
     }
 
     /// `base` doubled per delivery so far, at most the policy's cap.
@@ -133,15 +132,20 @@ struct ListenerRunner: Sendable {
     /// Applies one delivery and settles it with the broker.
     @discardableResult
     func process(_ message: any DeliveredMessage, db: any Database, logger base: Logger) async -> Result {
-        let eventID = Self.eventID(message)
+        guard let eventID = message.messageID else {
+            // Exactly once rests on the id: without one, a redelivery or a second publication would apply it again.
+            // Every publisher here sets it (the outbox does), so this one came from elsewhere: a person decides.
+            let parkedAs = "no-id:\(subject.rawValue):\(message.streamSequence)"
+            return await park(message, eventID: parkedAs, error: "published without a Nats-Msg-Id, so it cannot be applied exactly once",
+                              db: db, logger: base.labelled(event: parkedAs))
+        }
         do {
-            let applied = try await transactions.run(on: db) { tx in try await apply(message, on: tx, logger: base) }
+            let applied = try await transactions.run(on: db) { tx in try await apply(message, id: eventID, on: tx, logger: base) }
             try message.ack()
             (applied ? counters.applied : counters.duplicate).increment()
             return applied ? .applied : .duplicate
         } catch is RetryLater {
             return await giveUpOrRetry(message, eventID: eventID, error: "arrived out of order and its predecessor never came",
-                                       delay: delay(policy.retryLaterDelay, after: message.deliveryCount),
                                        db: db, logger: base.labelled(event: eventID), early: true)
         } catch {
             let logger = base.labelled(event: eventID)
@@ -151,9 +155,7 @@ struct ListenerRunner: Sendable {
                 logger.warning("database unavailable; event will be retried", metadata: ["error": "\(error)"])
                 return .failed
             }
-            return await giveUpOrRetry(message, eventID: eventID, error: String(reflecting: error),
-                                       delay: delay(policy.failureBackoff, after: message.deliveryCount),
-                                       db: db, logger: logger, early: false)
+            return await giveUpOrRetry(message, eventID: eventID, error: String(reflecting: error), db: db, logger: logger, early: false)
         }
     }
 
@@ -161,18 +163,21 @@ struct ListenerRunner: Sendable {
     /// If any event in it fails or arrives early, nothing of the batch is kept and each event is processed
     /// on its own, so the others still go through and the failing one follows the usual retry rules.
     func process(batch messages: [any DeliveredMessage], db: any Database, logger: Logger) async -> [Result] {
-        guard messages.count > 1 else { return await messages.asyncMap { await process($0, db: db, logger: logger) } }
+        let ids = messages.compactMap(\.messageID)
+        guard messages.count > 1, ids.count == messages.count else {
+            return await messages.asyncMap { await process($0, db: db, logger: logger) }
+        }
         do {
             let applied = try await transactions.run(on: db) { tx in
                 // One inbox statement for the whole batch; an id delivered twice within it is applied once.
-                var fresh = try await Inbox.claim(messages.map(Self.eventID), subject: subject, on: tx)
+                var fresh = try await Inbox.claim(ids, subject: subject, on: tx)
                 var applied: [Bool] = []
-                for message in messages {
-                    guard fresh.remove(Self.eventID(message)) != nil else {
+                for (message, id) in zip(messages, ids) {
+                    guard fresh.remove(id) != nil else {
                         applied.append(false)
                         continue
                     }
-                    try await applyClaimed(message, on: tx, logger: logger)
+                    try await applyClaimed(message, id: id, on: tx, logger: logger)
                     applied.append(true)
                 }
                 return applied
@@ -187,22 +192,48 @@ struct ListenerRunner: Sendable {
         }
     }
 
+    /// Counts a failed or early try of the event (in its own transaction: the event's own was rolled back) and asks for
+    /// it again after its backoff, or parks it once it has had its tries.
     private func giveUpOrRetry(
-        _ message: any DeliveredMessage, eventID: String, error: String, delay: Double, db: any Database, logger: Logger, early: Bool
+        _ message: any DeliveredMessage, eventID: String, error: String, db: any Database, logger: Logger, early: Bool
     ) async -> Result {
-        guard message.deliveryCount >= (early ? policy.maxEarlyAttempts : policy.maxAttempts) else {
-            try? message.nak(delay: delay)
-            if !early { logger.warning("event failed; will retry", metadata: ["error": "\(error)", "delivery": "\(message.deliveryCount)"]) }
+        let tries: Int
+        do {
+            tries = try await transactions.run(on: db) { tx in try await Inbox.countTry(eventID, subject: subject, early: early, on: tx) }
+        } catch let countError {
+            // Uncounted, so unparkable: it comes back, and is counted once the database answers.
+            try? message.nak(delay: policy.failureBackoffCap / 10)
+            logger.warning("could not count a failed event; will retry", metadata: ["error": "\(error)", "count-error": "\(countError)"])
+            return .failed
+        }
+        let entity = subject.entity(in: message.data)
+        if early, tries < policy.maxEarlyAttempts, let entity, (try? await Inbox.hasParked(entity, on: db)) == true {
+            return await park(message, eventID: eventID, error: "an earlier event of \(entity) is parked, so this one can never apply",
+                              db: db, logger: logger)
+        }
+        guard tries >= (early ? policy.maxEarlyAttempts : policy.maxAttempts) else {
+            try? message.nak(delay: delay(early ? policy.retryLaterDelay : policy.failureBackoff, after: tries))
+            if !early { logger.warning("event failed; will retry", metadata: ["error": "\(error)", "try": "\(tries)"]) }
             return early ? .retryLater : .failed
         }
+        return await park(message, eventID: eventID, error: error, db: db, logger: logger)
+    }
+
+    /// Dead-letters the event, naming what it would have changed: that entity's later events cannot apply here
+    /// until a person replays or fixes this one, so it must not freeze silently.
+    private func park(_ message: any DeliveredMessage, eventID: String, error: String, db: any Database, logger: Logger) async -> Result {
+        let entity = subject.entity(in: message.data)
         do {
             try await transactions.run(on: db) { tx in
                 try await Inbox.deadLetter(eventID, subject: subject, payload: message.data, error: error,
-                                           deliveries: message.deliveryCount, on: tx)
+                                           deliveries: message.deliveryCount, entity: entity, on: tx)
             }
             try message.term()
             Self.counter(subject, "dead_lettered").increment()
-            logger.error("event dead-lettered", metadata: ["error": "\(error)", "deliveries": "\(message.deliveryCount)"])
+            await recordParked(db: db, logger: logger)
+            logger.error("event dead-lettered: \(entity ?? "its entity") stops changing here until it is replayed", metadata: [
+                "error": "\(error)", "entity": "\(entity ?? "unknown")", "deliveries": "\(message.deliveryCount)",
+            ])
             return .deadLettered
         } catch let recordError {
             // Parking failed, so the event must not be dropped: it comes back later.
@@ -216,11 +247,23 @@ struct ListenerRunner: Sendable {
         Counter(label: "events_handled_total", dimensions: [("subject", subject.rawValue), ("outcome", outcome)])
     }
 
+    /// `events_parked`: how many of this subject's events this service holds dead-lettered, so that an entity
+    /// frozen by one shows on a dashboard, not only in a log line.
+    private func recordParked(db: any Database, logger: Logger) async {
+        do {
+            let parked = try await Inbox.parkedCount(subject: subject, on: db)
+            Gauge(label: "events_parked", dimensions: [("subject", subject.rawValue)]).record(parked)
+        } catch {
+            logger.warning("could not count parked events", metadata: ["error": "\(error)"])
+        }
+    }
+
     /// Consumes until the task is cancelled, resubscribing after broker outages. `afterCommit` runs after a batch
     /// whose handlers recorded events.
     func run(bus: any EventBus, db: @escaping @Sendable () -> any Database, logger: Logger, afterCommit: @escaping @Sendable () -> Void) async {
         var logger = logger
         logger[metadataKey: "subject"] = .string(subject.rawValue)
+        await recordParked(db: db(), logger: logger)
         var backoff = Backoff(logger: logger, waiting: "listener waiting for the broker", metadata: ["durable": "\(consumer.durable)"])
         while !Task.isCancelled {
             do {
@@ -274,6 +317,10 @@ public enum Inbox {
             forgotten += deleted
             if deleted < chunk { break }
         }
+        // The tries of events since applied or parked; one that still fails gets its count anew, which only delays it.
+        try await transactions.runStatement(on: db) { db in
+            try await db.sql.raw("DELETE FROM event_attempts WHERE updated_at < \(bind: cutoff)").run()
+        }
         return forgotten
     }
 
@@ -286,13 +333,35 @@ public enum Inbox {
         }
     }
 
-    static func deadLetter(_ eventID: String, subject: Subject, payload: Data, error: String, deliveries: Int, on db: any Database) async throws {
+    static func deadLetter(
+        _ eventID: String, subject: Subject, payload: Data, error: String, deliveries: Int, entity: String?, on db: any Database
+    ) async throws {
         try await db.sql.raw("""
-            INSERT INTO dead_letters (event_id, subject, payload, error, deliveries, created_at)
+            INSERT INTO dead_letters (event_id, subject, payload, error, deliveries, entity, created_at)
             VALUES (\(bind: eventID), \(bind: subject.rawValue), \(bind: String(decoding: payload, as: UTF8.self)),
-                    \(bind: String(error.prefix(4_000))), \(bind: deliveries), \(bind: Date()))
+                    \(bind: String(error.prefix(4_000))), \(bind: deliveries), \(bind: entity), \(bind: Date()))
             ON CONFLICT (event_id) DO NOTHING
             """).run()
+    }
+
+    static func hasParked(_ entity: String, on db: any Database) async throws -> Bool {
+        try await db.sql.raw("SELECT 1 AS parked FROM dead_letters WHERE entity = \(bind: entity) LIMIT 1").first() != nil
+    }
+
+    static func parkedCount(subject: Subject, on db: any Database) async throws -> Int {
+        try await db.sql.raw("SELECT COUNT(*) AS parked FROM dead_letters WHERE subject = \(bind: subject.rawValue)")
+            .first()?.decode(column: "parked", as: Int.self) ?? 0
+    }
+
+    /// Counts one more failed (or early) try of the event; returns the tries so far of that kind.
+    static func countTry(_ eventID: String, subject: Subject, early: Bool, on db: any Database) async throws -> Int {
+        let column = early ? "early" : "failures"
+        return try await db.sql.raw("""
+            INSERT INTO event_attempts (event_id, subject, failures, early, updated_at)
+            VALUES (\(bind: eventID), \(bind: subject.rawValue), \(bind: early ? 0 : 1), \(bind: early ? 1 : 0), \(bind: Date()))
+            ON CONFLICT (event_id) DO UPDATE SET \(ident: column) = event_attempts.\(ident: column) + 1, updated_at = excluded.updated_at
+            RETURNING \(ident: column) AS tries
+            """).first()?.decode(column: "tries", as: Int.self) ?? 1
     }
 
     /// The parked events, newest first, for operators (and tests).
@@ -330,6 +399,27 @@ struct CreateInbox: AsyncMigration {
     func revert(on database: any Database) async throws {
         try await database.schema("dead_letters").delete()
         try await database.schema("inbox").delete()
+    }
+}
+
+/// Each event's own count of failed and early tries, and the entity a parked event names.
+struct CountEventTries: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.schema("event_attempts")
+            .field("event_id", .string, .identifier(auto: false))
+            .field("subject", .string, .required)
+            .field("failures", .int, .required)
+            .field("early", .int, .required)
+            .field("updated_at", .datetime, .required)
+            .create()
+        try await database.schema("dead_letters").field("entity", .string).update()
+        try await database.sql.create(index: "dead_letters_entity").on("dead_letters").column("entity").run()
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.sql.drop(index: "dead_letters_entity").run()
+        try await database.schema("dead_letters").deleteField("entity").update()
+        try await database.schema("event_attempts").delete()
     }
 }
 

@@ -3,7 +3,8 @@ import Prometheus
 import SQLKit
 import Vapor
 
-/// A dependency the service needs to do useful work; `/readyz` is 200 only when every check passes.
+/// A dependency the service cannot serve without; `/readyz` is 200 only when every check passes. One it can do
+/// without for a while (the broker: the outbox holds the events) belongs in `/healthz`'s details instead.
 public struct ReadinessCheck: Sendable {
     public var name: String
     public var probe: @Sendable (Application) async throws -> Void
@@ -18,7 +19,7 @@ public struct ReadinessCheck: Sendable {
     }
 }
 
-private struct ReadinessReport: Content {
+private struct HealthReport: Content {
     var status: String
     var checks: [String: String]
 }
@@ -40,13 +41,23 @@ public struct HealthController: RouteCollection, Sendable {
 
     public func boot(routes: any RoutesBuilder) throws {
         let routes = routes.grouped(NotThroughTheIngress())
-        routes.get("healthz") { _ in ["status": "ok"] }
+        routes.get("healthz", use: live)
         routes.get("readyz", use: ready)
-        routes.get("metrics") { _ in
+        routes.get("metrics") { request in
+            request.application.events?.recordBrokerState()
             var headers = HTTPHeaders()
             headers.contentType = HTTPMediaType(type: "text", subType: "plain", parameters: ["version": "0.0.4"])
             return Response(status: .ok, headers: headers, body: .init(string: TicketingMetrics.registry.emitToString()))
         }
+    }
+
+    /// 200 while the process can answer at all, for the liveness probe, which restarts the pod when it fails: the
+    /// details are what the process knows without asking anyone, so a slow dependency never gets a pod restarted.
+    @Sendable
+    func live(_ request: Request) async throws -> Response {
+        var checks: [String: String] = [:]
+        if let events = request.application.events { checks["broker"] = events.brokerState }
+        return try await HealthReport(status: "ok", checks: checks).encodeResponse(for: request)
     }
 
     @Sendable
@@ -63,7 +74,7 @@ public struct HealthController: RouteCollection, Sendable {
                 request.logger.warning("readiness check failed", metadata: ["check": "\(check.name)", "error": "\(String(reflecting: error))"])
             }
         }
-        let report = ReadinessReport(status: ready ? "ready" : "unavailable", checks: checks)
+        let report = HealthReport(status: ready ? "ready" : "unavailable", checks: checks)
         return try await report.encodeResponse(status: ready ? .ok : .serviceUnavailable, for: request)
     }
 }
