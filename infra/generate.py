@@ -131,6 +131,10 @@ def service_deployment(name):
         "ports": [{"name": "http", "containerPort": SERVICE_PORT}],
         "envFrom": [{"configMapRef": {"name": "ticketing-config"}}],
         "env": env,
+        # /readyz is what serving needs (the database), never the broker: the outbox keeps writes working through a
+        # broker outage, and pods leaving their Service then would make it a full one. /healthz is the process alone;
+        # a failing dependency must never restart pods. The startup budget (120 s) also covers waiting behind another
+        # replica's migrations, which hold an advisory lock.
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 5, "failureThreshold": 2},
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10, "failureThreshold": 3},
         "startupProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 2, "failureThreshold": 60},
