@@ -61,7 +61,7 @@ struct Checkout: Sendable {
     private func decide(_ orderId: String, userId: String, on tx: any Database) async throws -> Step {
         guard let order = try await ReplicatedOrder.findForUpdate(orderId, on: tx) else { throw AppError.notFound }
         guard order.userId == userId else { throw AppError.notAuthorized }
-        if try await Payments.id(forOrder: orderId, on: tx) != nil {
+        if try await PaymentRecords.id(forOrder: orderId, on: tx) != nil {
             // Paid, unless the expiry came first: then the payment is being refunded, and a retry hears that again.
             if order.status == .cancelled { throw AppError.expiredAndRefunded }
             throw AppError.badRequest("Order has already been paid")
@@ -128,7 +128,7 @@ struct Checkout: Sendable {
         }
         // Recorded outside the calls to Stripe: what recording answers (an expiry that came first) is the buyer's
         // answer, not a failure to reach Stripe.
-        if let confirmed, confirmed.status == "succeeded" { return try await record(order.id, intent: confirmed, on: db) }
+        if let confirmed, confirmed.status == .succeeded { return try await record(order.id, intent: confirmed, on: db) }
         var recorded = attempt
         recorded.intentID = intent.id
         if let paymentID = try await settle(recorded, on: db) { return paymentID }
@@ -152,12 +152,12 @@ struct Checkout: Sendable {
             try await release(attempt, after: error, on: db)
         }
         switch intent.status {
-        case "succeeded":
+        case .succeeded:
             return try await record(attempt.orderId, intent: intent, on: db)
-        case "requires_payment_method", "canceled":
+        case .requiresPaymentMethod, .canceled:
             try await finish(attempt, on: db)
             return nil
-        case "requires_confirmation", "requires_action":
+        case .requiresConfirmation, .requiresAction:
             // Its request is gone; a buyer who still wants to pay asks again, with the card they choose then.
             do {
                 _ = try await stripe.cancel(intentID, idempotencyKey: key + "-cancel")
@@ -178,7 +178,7 @@ struct Checkout: Sendable {
     }
 
     private struct PaymentPending: Error {
-        var status: String
+        var status: StripeClient.IntentStatus
     }
 
     /// Records a charge Stripe accepted. If the order was cancelled meanwhile (its expiry came first), the payment is
@@ -186,7 +186,7 @@ struct Checkout: Sendable {
     /// the order is refunded, and the buyer hears that the order is paid.
     private func record(_ orderId: String, intent: StripeClient.PaymentIntent, on db: any Database) async throws -> String {
         let (payment, expired) = try await transactions.run(on: db) { tx in
-            let payment = try await Payments.record(orderId: orderId, stripeId: intent.id, on: tx)
+            let payment = try await PaymentRecords.record(orderId: orderId, stripeId: intent.id, on: tx)
             if payment.stripeId != intent.id { try await Refunds.schedule(orderId: orderId, intentID: intent.id, on: tx) }
             guard try await ReplicatedOrder.findForUpdate(orderId, on: tx)?.status == .cancelled else { return (payment, false) }
             try await Refunds.schedule(orderId: orderId, on: tx)

@@ -28,8 +28,8 @@ struct ReplicatedOrder: Sendable {
     }
 }
 
-/// A recorded payment: Stripe accepted the charge and `payment:created` is on its way.
-enum Payments {
+/// The recorded payments: Stripe accepted the charge and `payment:created` is on its way.
+enum PaymentRecords {
     static func id(forOrder orderId: String, on db: any Database) async throws -> String? {
         try await db.sql.raw("SELECT id FROM payments WHERE order_id = \(bind: orderId)").first()?.decode(column: "id", as: String.self)
     }

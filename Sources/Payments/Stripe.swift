@@ -26,8 +26,30 @@ struct StripeClient: StripeAPI {
     /// What this service needs of a PaymentIntent.
     struct PaymentIntent: Decodable, Sendable {
         var id: String
-        var status: String
+        var status: IntentStatus
         var amount: Int64
+    }
+
+    /// A PaymentIntent's `status`, as Stripe names it. One Stripe adds later reads as `other`, which this service
+    /// treats as still undecided.
+    enum IntentStatus: Decodable, Sendable, Equatable {
+        case succeeded, processing, canceled
+        case requiresPaymentMethod, requiresConfirmation, requiresAction, requiresCapture
+        case other(String)
+
+        init(from decoder: any Decoder) throws {
+            let value = try decoder.singleValueContainer().decode(String.self)
+            self = switch value {
+            case "succeeded": .succeeded
+            case "processing": .processing
+            case "canceled": .canceled
+            case "requires_payment_method": .requiresPaymentMethod
+            case "requires_confirmation": .requiresConfirmation
+            case "requires_action": .requiresAction
+            case "requires_capture": .requiresCapture
+            default: .other(value)
+            }
+        }
     }
 
     struct Customer: Decodable, Sendable {

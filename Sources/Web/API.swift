@@ -86,7 +86,7 @@ struct OrderJSON: Codable, Sendable {
 
     var id: String
     var userId: String
-    var status: String
+    var status: OrderStatus
     var expiresAt: String
     var version: Int
     var ticket: Ticket

@@ -250,13 +250,11 @@ struct Pages: RouteCollection, Sendable {
     }
 
     /// The order's status in a buyer's words.
-    static func statusText(_ status: String) -> String {
+    static func statusText(_ status: OrderStatus) -> String {
         switch status {
-        case "created": "Awaiting payment"
-        case "awaiting:payment": "Awaiting payment"
-        case "complete": "Paid"
-        case "cancelled": "Cancelled"
-        default: status
+        case .created, .awaitingPayment: "Awaiting payment"
+        case .complete: "Paid"
+        case .cancelled: "Cancelled"
         }
     }
 
@@ -292,10 +290,10 @@ struct Pages: RouteCollection, Sendable {
         guard reply.isSuccess else { throw PageError.notFound }
         let order = try reply.decode(OrderJSON.self)
         let secondsLeft = Int((ISOTimestamp.date(order.expiresAt)?.timeIntervalSinceNow ?? 0).rounded(.down))
-        let payable = (order.status == "created" || order.status == "awaiting:payment") && secondsLeft > 0
+        let payable = (order.status == .created || order.status == .awaitingPayment) && secondsLeft > 0
         return try await render("order", "Order for \(order.ticket.title)", OrderBody(
             id: order.id, title: order.ticket.title, price: order.ticket.price.dollars, status: Self.statusText(order.status),
-            payable: payable, complete: order.status == "complete", expiresAt: order.expiresAt, secondsLeft: max(0, secondsLeft),
+            payable: payable, complete: order.status == .complete, expiresAt: order.expiresAt, secondsLeft: max(0, secondsLeft),
             errors: errors, stripeJSURL: stripeJSURL, stripeKey: stripePublishableKey
         ), on: request, status: status)
     }
@@ -328,7 +326,7 @@ struct Pages: RouteCollection, Sendable {
         let deadline = Date().addingTimeInterval(3)
         while Date() < deadline {
             let order = try? await api.send(.GET, "/api/orders/\(id)", as: request).decode(OrderJSON.self)
-            if order?.status == "complete" { break }
+            if order?.status == .complete { break }
             try await Task.sleep(for: .milliseconds(50))
         }
         return redirect("/orders/\(id)")
