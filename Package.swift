@@ -93,7 +93,7 @@ let package = Package(
         ),
         .target(
             name: "TicketingTesting",
-            dependencies: ["TicketingCore", .product(name: "XCTVapor", package: "vapor")],
+            dependencies: ["TicketingCore", "JetStream", .product(name: "XCTVapor", package: "vapor")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

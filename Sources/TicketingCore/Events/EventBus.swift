@@ -1,8 +1,8 @@
 import Foundation
 import JetStream
 
-/// What services need from the broker. `JetStreamBus` is the real one; `InMemoryBus` has the same delivery rules
-/// for fast unit tests of listeners.
+/// What services need from the broker. `JetStreamBus` is the real one; `InMemoryBus`, in TicketingTesting, has the
+/// same delivery rules for fast unit tests of listeners.
 public protocol EventBus: Sendable {
     /// Publishes in order; returns once every message is stored (or known to be a duplicate).
     func publish(_ messages: [OutgoingMessage]) async throws

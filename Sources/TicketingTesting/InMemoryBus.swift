@@ -1,6 +1,7 @@
 import Foundation
 import JetStream
 import Synchronization
+import TicketingCore
 
 /// A broker in memory with JetStream's delivery rules as this system relies on them: ids seen before are dropped,
 /// each durable consumer sees every message once unless it is not acknowledged in time, nak'ed or redelivered,
