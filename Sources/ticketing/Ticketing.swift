@@ -83,6 +83,11 @@ struct Serve: AsyncParsableCommand {
             try? await app.asyncShutdown()
             throw error
         }
+        // On SIGTERM Vapor stops the lifecycle handlers (event listeners, then the database pools) before it closes
+        // the HTTP server, so a request still arriving found no database (Fluent's `Request.db` traps, and the
+        // process died mid-rollout). The server stops first: no new connections, requests in flight finish; then the
+        // events drain and the databases close.
+        await app.server.shutdown()
         try await app.asyncShutdown()
     }
 }

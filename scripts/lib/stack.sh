@@ -47,7 +47,22 @@ stack_kill() {
   wait "${STACK_PIDS[i]}" 2>/dev/null || true
 }
 
-# stack_restart NAME: starts a killed child again with its own command and log.
+# stack_term NAME SECONDS: stops one recorded child as an orchestrator does, SIGTERM and SIGKILL only if it is still
+# there after SECONDS (a pod's termination grace period). Sets STACK_EXIT to its exit status (137 if it was killed).
+# Call it directly, not in $( ): only the shell that started the child can wait for it.
+stack_term() {
+  local i pid deadline
+  i=$(stack_index "$1")
+  pid=${STACK_PIDS[i]}
+  kill -TERM "$pid" 2>/dev/null || true
+  deadline=$((SECONDS + $2))
+  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.05; done
+  if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+  STACK_EXIT=0
+  wait "$pid" 2>/dev/null || STACK_EXIT=$?
+}
+
+# stack_restart NAME: starts a stopped child again with its own command and log.
 stack_restart() {
   local i
   i=$(stack_index "$1")

@@ -1,7 +1,10 @@
-"""A realistic load on the running cluster for a fixed time: sellers list tickets, buyers race for each one, and the
-winner pays, cancels or lets the order expire. Every request and its outcome is written as a JSON line, for
-check.py to judge. Only loopback addresses are used; it stops by itself. Usage: chaos.py BASE_URL SECONDS OUT."""
+"""A realistic load on the running cluster for a bounded time: sellers list tickets, buyers race for each one, and the
+winner pays, cancels or lets the order expire; people browse the web front end's pages meanwhile. Every request and
+its outcome is written as a JSON line, for check.py to judge. Only loopback addresses are used; it stops by itself,
+after SECONDS or, sooner, once STOP_FILE exists (the caller's phases decide how long the load is needed).
+Usage: chaos.py BASE_URL SECONDS OUT [STOP_FILE]."""
 import json
+import os
 import random
 import sys
 import threading
@@ -11,6 +14,7 @@ import uuid
 import requests
 
 BASE, SECONDS, OUT = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+STOP_FILE = sys.argv[4] if len(sys.argv) > 4 else None
 WORKERS = 6
 lock = threading.Lock()
 log = open(OUT, "w")
@@ -35,8 +39,27 @@ def call(session, kind, method, path, **kwargs):
             clean = isinstance(body.get("errors"), list) and all("message" in e for e in body["errors"])
         except ValueError:
             clean = False
-    record(kind, response.status_code, clean, **({} if clean else {"body": response.text[:200]}))
+    # A 5xx says who answered it: a service echoes the request id, nginx's own error pages do not.
+    failed = {"body": response.text[:200], "from": "service" if "X-Request-Id" in response.headers else "nginx"}
+    record(kind, response.status_code, clean, **({} if clean and response.status_code < 500 else failed))
     return response
+
+
+def page(session, path):
+    """One page of the web front end; an error is clean when it is one of the site's pages (the web's own, or nginx's
+    in the site's look), never a bare proxy error or a broken connection."""
+    try:
+        response = session.get(BASE + path, timeout=30)
+    except requests.RequestException as error:
+        record("page", "exception", False, error=type(error).__name__)
+        return
+    html = response.headers.get("Content-Type", "").startswith("text/html")
+    clean = html and (response.status_code < 400 or b" Ticketing</title>" in response.content)
+    record("page", response.status_code, clean, **({} if clean else {"body": response.text[:200]}))
+
+
+def running(stop_at):
+    return time.time() < stop_at and not (STOP_FILE and os.path.exists(STOP_FILE))
 
 
 def user():
@@ -45,7 +68,7 @@ def user():
         email = f"chaos-{uuid.uuid4().hex[:12]}@example.com"
         response = call(session, "signup", "POST", "/api/users/signup", json={"email": email, "password": "secret"})
         if response is not None and response.status_code == 201:
-            session.user_id = response.json()["id"]
+            session.user_id, session.email = response.json()["id"], email
             return session
         time.sleep(0.2)
 
@@ -63,7 +86,7 @@ def until(deadline, attempt):
 def worker(stop_at, seed):
     rng = random.Random(seed)
     seller, buyers = user(), [user() for _ in range(3)]
-    while time.time() < stop_at:
+    while running(stop_at):
         created = call(seller, "create_ticket", "POST", "/api/tickets",
                        json={"title": f"Show {uuid.uuid4().hex[:6]}", "price": rng.choice([10, 25.5, 99.99])})
         if created is None or created.status_code != 201:
@@ -89,6 +112,7 @@ def worker(stop_at, seed):
         for racer in racers:
             racer.join()
         record("race", len(winners), len(winners) <= 1, ticket=ticket)
+        page(buyers[0], f"/tickets/{ticket}")
         if not winners:
             continue
         buyer, order = winners[0]
@@ -108,6 +132,11 @@ def worker(stop_at, seed):
         else:
             record("outcome", "left_to_expire", True, order=order)
         call(requests, "list", "GET", "/api/tickets?limit=50")
+        page(requests, "/")
+        call(buyer, "currentuser", "GET", "/api/users/currentuser")
+        # Now and then someone signs in again (rarely: a password check is deliberately slow).
+        if rng.random() < 0.1:
+            call(buyer, "signin", "POST", "/api/users/signin", json={"email": buyer.email, "password": "secret"})
 
 
 stop = time.time() + SECONDS

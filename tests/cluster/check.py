@@ -1,5 +1,6 @@
 """After a chaos run: checks every guarantee from the services' databases and APIs, and prints the figures.
-Usage: check.py REQUESTS.jsonl KILLS.jsonl BASE_URL (PGPORT and PSQL in the environment). Exits 1 if a check fails.
+Usage: check.py REQUESTS.jsonl KILLS.jsonl BASE_URL [ROLLING.jsonl] (PGPORT and PSQL in the environment). Exits 1
+if a check fails. ROLLING.jsonl has a line per replica restarted with SIGTERM in the rolling-restart phase.
 
 Events a killed consumer had taken come back only after the ack wait, so the database checks are repeated until
 they all hold or two minutes have passed; only the last round counts."""
@@ -13,6 +14,11 @@ import time
 import requests
 
 requests_log, kills_log, base = sys.argv[1:4]
+rolling_log = sys.argv[4] if len(sys.argv) > 4 else None
+SERVICES = ("auth", "tickets", "orders", "expiration", "payments", "web")
+# Which service answers each kind of request chaos.py sends (the expiration service answers none: events only).
+SERVICE_OF = {"signup": "auth", "signin": "auth", "currentuser": "auth", "create_ticket": "tickets", "list": "tickets", "order": "orders", "cancel": "orders",
+              "pay": "payments", "page": "web"}
 
 
 def query(database, sql):
@@ -69,6 +75,7 @@ def checks(s, claimed):
 
 entries = [json.loads(line) for line in open(requests_log)]
 kills = [json.loads(line) for line in open(kills_log)] if os.path.exists(kills_log) else []
+restarts = [json.loads(line) for line in open(rolling_log)] if rolling_log and os.path.exists(rolling_log) else []
 claimed = {e["order"]: e["status"] for e in entries if e["kind"] == "outcome"}
 deadline = time.time() + 120
 while True:
@@ -82,6 +89,16 @@ calls = [e for e in entries if e["kind"] not in ("race", "outcome")]
 unclean = [e for e in calls if not e["clean"]]
 results.append((all(e["status"] <= 1 for e in entries if e["kind"] == "race"), "no race for a ticket had two winners"))
 results.append((not unclean, f"every request got a success or a clean error ({len(unclean)} did not)"))
+if rolling_log:
+    stopped = [r for r in restarts if r["status"] != 0]
+    expected = {f"{service}-{replica}" for service in SERVICES for replica in (1, 2)}
+    results.append((sorted(r["target"] for r in restarts) == sorted(expected) and not stopped,
+                    f"every replica of every service was restarted with TERM and exited by itself, status 0 "
+                    f"({len(restarts)} restarted{', not: ' + ', '.join(r['target'] + ' ' + str(r['status']) for r in stopped) if stopped else ''})"))
+    during = [e for e in calls if restarts and restarts[0]["term"] <= e["at"] <= restarts[-1]["settled"]]
+    results.append((bool(during) and all(e["clean"] for e in during),
+                    f"every request during the rolling restart got a success or a clean error "
+                    f"({len(during)} requests, {sum(not e['clean'] for e in during)} did not)"))
 complete = {i for i, o in state["orders"].items() if o["status"] == "complete"}
 for order_id in sorted(complete)[:5]:
     ticket = requests.get(f"{base}/api/tickets/{state['orders'][order_id]['ticket']}", timeout=10).json()
@@ -95,12 +112,39 @@ for example in unclean[:5]:
     print("      ", example)
 print(f"requests: {len(calls)}; by status: " + ", ".join(f"{k} {v}" for k, v in sorted(collections.Counter(str(e['status']) for e in calls).items())))
 print("outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(collections.Counter(claimed.values()).items())))
-# Each failed request is put down to the latest kill before it.
+# Each failed request is put down to the latest kill before it, up to the rolling restart.
+rolling_start = restarts[0]["term"] if restarts else float("inf")
 for index, kill in enumerate(kills):
-    until = kills[index + 1]["at"] if index + 1 < len(kills) else float("inf")
+    until = kills[index + 1]["at"] if index + 1 < len(kills) else rolling_start
     failed = [e for e in calls if kill["at"] <= e["at"] < until and e["status"] in (502, 503, 504, "exception")]
     last = (max(e["at"] for e in failed) - kill["at"]) if failed else 0.0
     print(f"kill {kill['target']}: {len(failed)} requests answered 503 before the next kill, the last {last:.1f} s after this one")
+
+
+def outcomes(group):
+    """Successes, clean errors by status, unclean answers: a rollout's requests in one line."""
+    ok = sum(e["clean"] and isinstance(e["status"], int) and e["status"] < 400 for e in group)
+    errors = collections.Counter(str(e["status"]) for e in group if e["clean"] and not (isinstance(e["status"], int) and e["status"] < 400))
+    text = f"{len(group)} requests: {ok} succeeded"
+    text += ", clean errors " + " ".join(f"{k}x{v}" for k, v in sorted(errors.items())) if errors else ", no errors"
+    return text + f", {sum(not e['clean'] for e in group)} unclean"
+
+
+if restarts:
+    print(f"rolling restart: {len(restarts)} replicas, one at a time with TERM, in {restarts[-1]['settled'] - restarts[0]['term']:.1f} s; "
+          f"{outcomes([e for e in calls if restarts[0]['term'] <= e['at'] <= restarts[-1]['settled']])}")
+    for service in dict.fromkeys(r["service"] for r in restarts):
+        mine = [r for r in restarts if r["service"] == service]
+        window = [e for e in calls if mine[0]["term"] <= e["at"] <= mine[-1]["settled"]]
+        print(f"  {service}: " + "; ".join(f"{r['target']} exited {r['exited'] - r['term']:.1f} s after TERM (status {r['status']}), "
+                                          f"ready {r['ready'] - r['exited']:.1f} s after start" for r in mine))
+        print(f"  {'':{len(service)}}  meanwhile {outcomes(window)}; of them to {service}: "
+              f"{outcomes([e for e in window if SERVICE_OF.get(e['kind']) == service])}")
+    # A 5xx in a rollout, put down to the latest TERM before it: which request, answered by whom, how long after.
+    for e in (e for e in calls if restarts[0]["term"] <= e["at"] <= restarts[-1]["settled"] and str(e["status"])[0] in "5e"):
+        latest = max((r for r in restarts if r["term"] <= e["at"]), key=lambda r: r["term"])
+        print(f"  {e['kind']} {e['status']} from {e.get('from', '?')} {e['at'] - latest['term']:.2f} s after TERM of {latest['target']}: "
+              f"{e.get('body', e.get('error', ''))[:100]}")
 failed = [message for ok, message in results if not ok]
 print(f"{len(failed)} failed" if failed else "cluster check: every guarantee held")
 sys.exit(1 if failed else 0)
