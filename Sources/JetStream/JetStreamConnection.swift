@@ -69,6 +69,14 @@ public final class JetStreamConnection: @unchecked Sendable {
         var tracker: PublishTracker
     }
 
+    /// The servers as a log may show them: a URL's `user:password@` comes from a Secret.
+    static func withoutCredentials(_ urls: String) -> String {
+        urls.split(separator: ",").map { url in
+            guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].lastIndex(of: "@") else { return String(url) }
+            return String(url[..<scheme.upperBound]) + "***@" + String(url[url.index(after: at)...])
+        }.joined(separator: ",")
+    }
+
     private static func open(urls: String, name: String) throws -> Opened {
         var options: OpaquePointer?
         try check("options", natsOptions_Create(&options))
@@ -87,7 +95,7 @@ public final class JetStreamConnection: @unchecked Sendable {
         var connection: OpaquePointer?
         let status = natsConnection_Connect(&connection, options)
         guard status == NATS_OK || status == NATS_NOT_YET_CONNECTED, let connection else {
-            throw JetStreamError("connect to \(urls)", status)
+            throw JetStreamError("connect to \(Self.withoutCredentials(urls))", status)
         }
         let tracker = PublishTracker()
         var asyncOptions = jsOptions()

@@ -32,33 +32,33 @@ struct Checkout: Sendable {
 
     /// Pays `orderId` for `userId` with a card token or PaymentMethod id; returns the payment's id.
     func pay(orderId: String, token: String, userId: String, on db: any Database) async throws -> String {
-        let giveUp = Date().addingTimeInterval(patience)
+        var giveUp = Date().addingTimeInterval(patience)
+        // A request that lost its lease charges nothing more: it waits for the outcome of the attempt it lost.
+        var mayCharge = true
         while true {
-            switch try await transactions.run(on: db, { tx in try await decide(orderId, userId: userId, on: tx) }) {
-            case .wait:
-                guard Date() < giveUp else {
-                    throw AppError(.conflict, [ErrorItem(message: "A payment for this order is already in progress")])
-                }
-                try await Task.sleep(for: .milliseconds(50))
-            case .charge(let order, let attempt):
-                do {
+            do {
+                let charging = mayCharge
+                switch try await transactions.run(on: db, { tx in try await decide(orderId, userId: userId, mayCharge: charging, on: tx) }) {
+                case .wait:
+                    guard Date() < giveUp else {
+                        throw AppError(.conflict, [ErrorItem(message: "A payment for this order is already in progress")])
+                    }
+                    try await Task.sleep(for: .milliseconds(50))
+                case .charge(let order, let attempt):
                     return try await charge(order, attempt, token: token, on: db)
-                } catch is LeaseLost {
-                    continue
-                }
-            case .settle(let attempt):
-                do {
+                case .settle(let attempt):
                     if let paymentID = try await settle(attempt, on: db) { return paymentID }
-                } catch is LeaseLost {
-                    continue
                 }
+            } catch is LeaseLost {
+                mayCharge = false
+                giveUp = Date().addingTimeInterval(patience)
             }
         }
     }
 
     /// What this request may do, decided with the order's row locked: refuse, wait for a charge in flight,
     /// settle an abandoned one, or start a new attempt.
-    private func decide(_ orderId: String, userId: String, on tx: any Database) async throws -> Step {
+    private func decide(_ orderId: String, userId: String, mayCharge: Bool, on tx: any Database) async throws -> Step {
         guard let order = try await ReplicatedOrder.findForUpdate(orderId, on: tx) else { throw AppError.notFound }
         guard order.userId == userId else { throw AppError.notAuthorized }
         if try await PaymentRecords.id(forOrder: orderId, on: tx) != nil {
@@ -77,6 +77,8 @@ struct Checkout: Sendable {
                   let taken = try await ChargeAttempt.takeOver(orderId, now: now, until: leaseUntil, on: tx) else { return .wait }
             return .settle(taken)
         }
+        // The attempt this request lost ended without a charge: the buyer decides whether to try again.
+        guard mayCharge else { throw AppError.paymentNotCompleted }
         let number = (previous?.number ?? 0) + 1
         return .charge(order, try await ChargeAttempt.start(orderId, number: number, until: leaseUntil, on: tx))
     }
@@ -101,15 +103,24 @@ struct Checkout: Sendable {
                 metadata: metadata, idempotencyKey: key + "-intent"
             )
         } catch let failure as StripeClient.Failure where failure.isDecline || failure.isRefusal {
-            // Nothing can have been charged before the confirmation: the attempt simply failed.
-            try await finish(attempt, on: db)
+            // Nothing can have been charged before the confirmation: the attempt simply failed, and the buyer hears
+            // why even if its lease ended meanwhile.
+            try? await finish(attempt, on: db)
             if failure.isDecline { throw AppError(.paymentRequired, [ErrorItem(message: failure.message)]) }
             logger.notice("Stripe refused a payment token", metadata: ["order-id": "\(order.id)", "error": "\(failure)"])
             throw AppError.invalid([ErrorItem(message: "Token is not a usable card", field: "token")])
         } catch {
             try await release(attempt, after: error, on: db)
         }
-        guard try await transactions.run(on: db, { tx in try await attempt.setIntent(intent.id, on: tx) }) else {
+        let intentRecorded: Bool
+        do {
+            intentRecorded = try await transactions.run(on: db) { tx in try await attempt.setIntent(intent.id, on: tx) }
+        } catch {
+            // Unrecorded, so it must never be confirmed; the next comer finds the attempt without an intent.
+            _ = try? await stripe.cancel(intent.id, idempotencyKey: key + "-cancel")
+            try await release(attempt, after: error, on: db)
+        }
+        guard intentRecorded else {
             // Whoever took the attempt over has decided it without this intent: it must never be charged.
             logger.warning("a charge attempt outlived its lease; cancelling its intent", metadata: ["order-id": "\(order.id)", "intent": "\(intent.id)"])
             _ = try? await stripe.cancel(intent.id, idempotencyKey: key + "-cancel")
@@ -120,7 +131,7 @@ struct Checkout: Sendable {
         do {
             confirmed = try await stripe.confirm(intent.id, idempotencyKey: key + "-confirm")
         } catch let failure as StripeClient.Failure where failure.isDecline {
-            try await finish(attempt, on: db)
+            try? await finish(attempt, on: db)
             throw AppError(.paymentRequired, [ErrorItem(message: failure.message)])
         } catch {
             // The charge may or may not have happened: Stripe's record of the intent decides, below.
@@ -222,6 +233,11 @@ struct Checkout: Sendable {
 }
 
 extension AppError {
+    /// This request's charge attempt was taken over (it stalled past its lease) and ended without a charge.
+    static let paymentNotCompleted = AppError(.serviceUnavailable, [
+        ErrorItem(message: "The payment could not be completed, try again"),
+    ])
+
     /// A charge that lost the race with the order's expiry: the ticket may be someone else's now, so the money goes back.
     static let expiredAndRefunded = AppError(.badRequest, [
         ErrorItem(message: "Order has expired"), ErrorItem(message: "The charge has been refunded"),

@@ -69,6 +69,7 @@ struct QueueRefundsPerCharge: AsyncMigration {
         try await database.schema("refund_queue")
             .field("intent_id", .string, .identifier(auto: false))
             .field("order_id", .string, .required)
+            .field("idempotency_key", .string, .required)
             .field("refund_id", .string)
             .field("attempts", .int, .required)
             .field("next_attempt_ms", .int64, .required)
@@ -77,8 +78,8 @@ struct QueueRefundsPerCharge: AsyncMigration {
             .field("created_at", .datetime, .required)
             .create()
         try await database.sql.raw("""
-            INSERT INTO refund_queue (intent_id, order_id, refund_id, attempts, next_attempt_ms, created_at)
-            SELECT intent_id, order_id, refund_id, 0, 0, created_at FROM refunds
+            INSERT INTO refund_queue (intent_id, order_id, idempotency_key, refund_id, attempts, next_attempt_ms, created_at)
+            SELECT intent_id, order_id, 'ticketing-refund-' || order_id, refund_id, 0, 0, created_at FROM refunds
             """).run()
     }
 

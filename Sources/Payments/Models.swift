@@ -68,43 +68,52 @@ enum Refunds {
     struct Due: Sendable {
         var orderId: String
         var intentID: String
-        var attempts: Int
+        var idempotencyKey: String
     }
 
-    /// Schedules the refund of the order's recorded payment, if it has one, in the caller's transaction; once.
+    /// Schedules the refund of the order's recorded payment, if it has one, in the caller's transaction; once. Its
+    /// idempotency key is the one the release before used, so a refund both start during a rollout is one refund.
     @discardableResult
     static func schedule(orderId: String, on db: any Database) async throws -> Bool {
         try await db.sql.raw("""
-            INSERT INTO refund_queue (intent_id, order_id, attempts, next_attempt_ms, created_at)
-            SELECT stripe_id, order_id, 0, 0, \(bind: Date()) FROM payments WHERE order_id = \(bind: orderId)
+            INSERT INTO refund_queue (intent_id, order_id, idempotency_key, attempts, next_attempt_ms, created_at)
+            SELECT stripe_id, order_id, \(bind: key(orderId)), 0, 0, \(bind: Date()) FROM payments WHERE order_id = \(bind: orderId)
             ON CONFLICT (intent_id) DO NOTHING RETURNING intent_id
             """).first() != nil
     }
 
-    /// Schedules the refund of one charge, in the caller's transaction; once.
+    /// Schedules the refund of a charge beyond the order's recorded one, in the caller's transaction; once.
     static func schedule(orderId: String, intentID: String, on db: any Database) async throws {
         try await db.sql.raw("""
-            INSERT INTO refund_queue (intent_id, order_id, attempts, next_attempt_ms, created_at)
-            VALUES (\(bind: intentID), \(bind: orderId), 0, 0, \(bind: Date()))
+            INSERT INTO refund_queue (intent_id, order_id, idempotency_key, attempts, next_attempt_ms, created_at)
+            VALUES (\(bind: intentID), \(bind: orderId), \(bind: key(orderId) + "-" + intentID), 0, 0, \(bind: Date()))
+            ON CONFLICT (intent_id) DO NOTHING
+            """).run()
+    }
+
+    static func key(_ orderId: String) -> String {
+        "ticketing-refund-\(orderId)"
+    }
+
+    /// Takes over what replicas of the previous release scheduled in their table during a rollout, under their key.
+    /// For one release only: `refunds` goes with the next.
+    static func adoptPrevious(on db: any Database) async throws {
+        try await db.sql.raw("""
+            INSERT INTO refund_queue (intent_id, order_id, idempotency_key, attempts, next_attempt_ms, created_at)
+            SELECT intent_id, order_id, 'ticketing-refund-' || order_id, 0, 0, created_at FROM refunds WHERE refund_id IS NULL
             ON CONFLICT (intent_id) DO NOTHING
             """).run()
     }
 
     /// The refunds whose turn has come by `now`, oldest first.
     static func due(now: Date, limit: Int, on db: any Database) async throws -> [Due] {
-        // Refunds that a replica of the previous release scheduled during a rollout are still in the old table.
         try await db.sql.raw("""
-            INSERT INTO refund_queue (intent_id, order_id, attempts, next_attempt_ms, created_at)
-            SELECT intent_id, order_id, 0, 0, created_at FROM refunds WHERE refund_id IS NULL
-            ON CONFLICT (intent_id) DO NOTHING
-            """).run()
-        return try await db.sql.raw("""
-            SELECT order_id, intent_id, attempts FROM refund_queue
+            SELECT order_id, intent_id, idempotency_key FROM refund_queue
             WHERE refund_id IS NULL AND parked_at_ms IS NULL AND next_attempt_ms <= \(bind: now.epochMilliseconds)
             ORDER BY created_at, intent_id LIMIT \(unsafeRaw: String(limit))
             """).all().map {
                 Due(orderId: try $0.decode(column: "order_id", as: String.self), intentID: try $0.decode(column: "intent_id", as: String.self),
-                    attempts: try $0.decode(column: "attempts", as: Int.self))
+                    idempotencyKey: try $0.decode(column: "idempotency_key", as: String.self))
             }
     }
 
@@ -114,18 +123,20 @@ enum Refunds {
     }
 
     /// Counts a failed try; the next waits twice as long as the last (5 s, 10 s, … at most an hour), and the
-    /// `maxAttempts`-th failure parks the refund. Returns whether it is parked.
-    static func failed(_ due: Due, error: String, now: Date, on db: any Database) async throws -> Bool {
-        let attempts = due.attempts + 1
+    /// `maxAttempts`-th failure parks the refund. Returns the tries so far and whether it is now parked.
+    static func failed(_ due: Due, error: String, now: Date, on db: any Database) async throws -> (attempts: Int, parked: Bool) {
+        let attempts = try await db.sql.raw("""
+            UPDATE refund_queue SET attempts = attempts + 1, last_error = \(bind: String(error.prefix(500)))
+            WHERE intent_id = \(bind: due.intentID) RETURNING attempts
+            """).first()?.decode(column: "attempts", as: Int.self) ?? maxAttempts
         let parked = attempts >= maxAttempts
         let delay = min(5 * pow(2, Double(attempts - 1)), 3_600)
         try await db.sql.raw("""
-            UPDATE refund_queue SET attempts = \(bind: attempts), last_error = \(bind: String(error.prefix(500))),
-                next_attempt_ms = \(bind: now.addingTimeInterval(delay).epochMilliseconds),
+            UPDATE refund_queue SET next_attempt_ms = \(bind: now.addingTimeInterval(delay).epochMilliseconds),
                 parked_at_ms = \(bind: parked ? now.epochMilliseconds : nil)
             WHERE intent_id = \(bind: due.intentID)
             """).run()
-        return parked
+        return (attempts, parked)
     }
 }
 
@@ -137,8 +148,9 @@ enum ChargeState: String, Sendable {
 }
 
 /// Every write to an attempt names the lease it holds (`holder`, new with each lease): a holder whose lease ended and
-/// was taken over can no longer write, so it cannot record an intent, and never confirms one, once another holder
-/// may have decided the attempt's fate.
+/// was taken over can no longer write, so it cannot record an intent, and so never confirms one. A holder that
+/// recorded its intent and then stalls may still confirm it late; the taker asks Stripe for that intent's state and
+/// cancels or records it, so that is settled too.
 struct ChargeAttempt: Sendable {
     var orderId: String
     var number: Int

@@ -31,21 +31,31 @@ final class Reconciler: Sendable {
     /// into, while the others go on. One idempotency key per charge, so a retry never refunds twice.
     @discardableResult
     func refundDue(now: Date = Date()) async throws -> Int {
+        try await checkout.transactions.runStatement(on: database()) { db in try await Refunds.adoptPrevious(on: db) }
         var refunded = 0
         for due in try await Refunds.due(now: now, limit: 100, on: database()) {
+            if Task.isCancelled { break }
             do {
-                let refund = try await checkout.stripe.refund(due.intentID, metadata: ["order_id": due.orderId],
-                                                              idempotencyKey: "ticketing-refund-\(due.intentID)")
-                try await checkout.transactions.run(on: database()) { tx in try await Refunds.done(intentID: due.intentID, refundID: refund.id, on: tx) }
+                let refundID: String
+                do {
+                    refundID = try await checkout.stripe.refund(due.intentID, metadata: ["order_id": due.orderId],
+                                                                idempotencyKey: due.idempotencyKey).id
+                } catch let failure as StripeClient.Failure where failure.code == "charge_already_refunded" {
+                    // Given back already, under another key (by hand, or by a replica of the release before).
+                    refundID = "already-refunded"
+                }
+                try await checkout.transactions.run(on: database()) { tx in try await Refunds.done(intentID: due.intentID, refundID: refundID, on: tx) }
                 refunded += 1
                 Self.refunds(.refunded).increment()
             } catch {
-                let parked = try await checkout.transactions.run(on: database()) { tx in
+                // Stopping is no failure of the refund's.
+                if Task.isCancelled { break }
+                let (attempts, parked) = try await checkout.transactions.run(on: database()) { tx in
                     try await Refunds.failed(due, error: "\(error)", now: now, on: tx)
                 }
                 Self.refunds(parked ? .parked : .failed).increment()
                 let metadata: Logger.Metadata = [
-                    "order-id": "\(due.orderId)", "intent": "\(due.intentID)", "attempt": "\(due.attempts + 1)", "error": "\(error)",
+                    "order-id": "\(due.orderId)", "intent": "\(due.intentID)", "attempt": "\(attempts)", "error": "\(error)",
                 ]
                 if parked {
                     checkout.logger.error("refund parked after \(Refunds.maxAttempts) failed tries: give it back by hand", metadata: metadata)

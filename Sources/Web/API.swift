@@ -86,10 +86,15 @@ struct OrderJSON: Codable, Sendable {
 
     var id: String
     var userId: String
-    var status: OrderStatus
+    /// As sent: a status added to the contract after this page was written still shows, as its own word.
+    var status: String
     var expiresAt: String
     var version: Int
     var ticket: Ticket
+}
+
+extension OrderJSON {
+    var knownStatus: OrderStatus? { OrderStatus(rawValue: status) }
 }
 
 extension Decimal {

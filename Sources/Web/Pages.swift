@@ -250,11 +250,12 @@ struct Pages: RouteCollection, Sendable {
     }
 
     /// The order's status in a buyer's words.
-    static func statusText(_ status: OrderStatus) -> String {
-        switch status {
+    static func statusText(_ order: OrderJSON) -> String {
+        switch order.knownStatus {
         case .created, .awaitingPayment: "Awaiting payment"
         case .complete: "Paid"
         case .cancelled: "Cancelled"
+        case nil: order.status
         }
     }
 
@@ -264,7 +265,7 @@ struct Pages: RouteCollection, Sendable {
         // The list pages oldest first; the page shows the newest, so it takes the longest page there is.
         let orders = try await api.send(.GET, "/api/orders?limit=1000", as: request).decode([OrderJSON].self)
         return try await render("orders", "My orders", OrdersBody(
-            orders: orders.reversed().map { .init(id: $0.id, title: $0.ticket.title, status: Self.statusText($0.status)) }
+            orders: orders.reversed().map { .init(id: $0.id, title: $0.ticket.title, status: Self.statusText($0)) }
         ), on: request)
     }
 
@@ -290,10 +291,10 @@ struct Pages: RouteCollection, Sendable {
         guard reply.isSuccess else { throw PageError.notFound }
         let order = try reply.decode(OrderJSON.self)
         let secondsLeft = Int((ISOTimestamp.date(order.expiresAt)?.timeIntervalSinceNow ?? 0).rounded(.down))
-        let payable = (order.status == .created || order.status == .awaitingPayment) && secondsLeft > 0
+        let payable = (order.knownStatus == .created || order.knownStatus == .awaitingPayment) && secondsLeft > 0
         return try await render("order", "Order for \(order.ticket.title)", OrderBody(
-            id: order.id, title: order.ticket.title, price: order.ticket.price.dollars, status: Self.statusText(order.status),
-            payable: payable, complete: order.status == .complete, expiresAt: order.expiresAt, secondsLeft: max(0, secondsLeft),
+            id: order.id, title: order.ticket.title, price: order.ticket.price.dollars, status: Self.statusText(order),
+            payable: payable, complete: order.knownStatus == .complete, expiresAt: order.expiresAt, secondsLeft: max(0, secondsLeft),
             errors: errors, stripeJSURL: stripeJSURL, stripeKey: stripePublishableKey
         ), on: request, status: status)
     }
@@ -326,7 +327,7 @@ struct Pages: RouteCollection, Sendable {
         let deadline = Date().addingTimeInterval(3)
         while Date() < deadline {
             let order = try? await api.send(.GET, "/api/orders/\(id)", as: request).decode(OrderJSON.self)
-            if order?.status == .complete { break }
+            if order?.knownStatus == .complete { break }
             try await Task.sleep(for: .milliseconds(50))
         }
         return redirect("/orders/\(id)")

@@ -1,5 +1,5 @@
 import Foundation
-import JetStream
+@testable import JetStream
 import Logging
 import TicketingTesting
 import XCTest
@@ -45,6 +45,13 @@ final class JetStreamTests: XCTestCase {
             received += batch
         }
         return received
+    }
+
+    func testServersAreLoggedWithoutTheirCredentials() {
+        XCTAssertEqual(
+            JetStreamConnection.withoutCredentials("nats://tickets:s3cr@t@nats-0.nats:4222,nats://nats-1.nats:4222"),
+            "nats://***@nats-0.nats:4222,nats://nats-1.nats:4222"
+        )
     }
 
     func testPublishedMessagesArriveWithExactPayloadAndId() async throws {

@@ -137,6 +137,33 @@ final class PaymentFaultTests: PaymentTestCase {
         }
     }
 
+    /// A request stalls while creating its intent; the reconciler takes the attempt over, finds no intent and ends it.
+    /// The stalled request used to go round and start a new attempt of its own, charging the card after all; it now
+    /// charges nothing more and tells the buyer to try again.
+    func testARequestThatLostItsLeaseChargesNothingMore() async throws {
+        try await withPayments { app, bus in
+            let buyer = try await TestClient.signedIn(app)
+            let orderId = try await order(app, bus, for: buyer, cents: 2_323)
+            let gate = Gate(holding: "createPaymentIntent")
+            let checkout = checkout(app, lease: 1) { call, _ in try await gate.pass(call) }
+
+            let stalled = Task { try await checkout.pay(orderId: orderId, token: "pm_card_visa", userId: buyer.userId, on: app.db) }
+            try await eventually { await gate.isHolding }
+            try await Task.sleep(for: .milliseconds(1_100))
+            // This reconciler, or the service's own if its five-second round comes first.
+            _ = try await Reconciler(checkout: checkout, database: { app.db }).reconcileOnce()
+            try await eventually { try await ChargeAttempt.find(orderId, on: app.db)?.state == .failed }
+            await gate.open()
+            guard case .failure(let error as AppError) = await stalled.result else { return XCTFail("the stalled request charged") }
+            XCTAssertEqual(error, .paymentNotCompleted)
+
+            try await assertEqual(try await charges(app, cents: 2_323).count, 0, "nothing charged")
+            try await assertEqual(try await intents(app, cents: 2_323), ["canceled"])
+            let retry = try await pay(buyer, orderId)
+            XCTAssertEqual(retry.status, .created, "the buyer's next try pays: \(retry.body.string)")
+        }
+    }
+
     /// However it came about, a second successful charge of an order is recorded for a refund, never kept.
     func testASecondSuccessfulChargeOfAnOrderIsRefunded() async throws {
         try await withPayments { app, bus in

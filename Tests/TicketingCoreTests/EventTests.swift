@@ -284,6 +284,24 @@ final class EventFlowTests: XCTestCase {
         }
     }
 
+    /// Only an earlier parked version holds an event up, and a parked event without an id holds up nothing.
+    func testOnlyAnEarlierParkedVersionOfTheEntityParksAnEventAtOnce() async throws {
+        var policy = EventFixture.fastPolicy
+        policy.maxEarlyAttempts = 2
+        try await withRunner(policy: policy) { app, runner in
+            let parkedV5 = { FakeDelivery(id: "v5", data: #"{"orderId":"early-9","version":5}"#) }
+            for _ in 1...2 { _ = await runner.process(parkedV5(), db: app.db, logger: app.logger) }
+            let earlier = await runner.process(FakeDelivery(id: "v3", data: #"{"orderId":"early-9","version":3}"#), db: app.db, logger: app.logger)
+            XCTAssertEqual(earlier, .retryLater, "a parked later version does not stop an earlier one")
+            let later = await runner.process(FakeDelivery(id: "v6", data: #"{"orderId":"early-9","version":6}"#), db: app.db, logger: app.logger)
+            XCTAssertEqual(later, .deadLettered)
+
+            _ = await runner.process(FakeDelivery(id: nil, data: #"{"orderId":"early-10"}"#, streamSequence: 7), db: app.db, logger: app.logger)
+            let named = await runner.process(FakeDelivery(id: "n1", data: #"{"orderId":"early-10"}"#), db: app.db, logger: app.logger)
+            XCTAssertEqual(named, .retryLater, "an event without an id is no part of the entity's history")
+        }
+    }
+
     func testAnEarlyEventIsRetriedUntilItCanBeApplied() async throws {
         let bus = InMemoryBus()
         let released = LockedSet()

@@ -12,11 +12,18 @@ public enum Subject: String, CaseIterable, Codable, Sendable {
     case sessionRevoked = "session:revoked"
 }
 
+/// What an event changes where it is applied, named for people ("order 5f0c…"), and the version it brings it to
+/// if its subject is versioned.
+struct EventEntity: Sendable, Equatable {
+    var name: String
+    var version: Int?
+}
+
 extension Subject {
-    /// What an event of this subject changes where it is applied, named for people ("order 5f0c…"): the ticket of
-    /// `ticket:*`, the order of `order:*`, `expiration:complete` and `payment:created`, the session of
-    /// `session:revoked`. Nil when the payload does not say.
-    func entity(in payload: Data) -> String? {
+    /// The entity of an event of this subject: the ticket of `ticket:*`, the order of `order:*`,
+    /// `expiration:complete` and `payment:created`, the session of `session:revoked`. Nil when the payload does not
+    /// say.
+    func entity(in payload: Data) -> EventEntity? {
         let (noun, key): (String, String) = switch self {
         case .ticketCreated, .ticketUpdated: ("ticket", "id")
         case .orderCreated, .orderCancelled: ("order", "id")
@@ -24,7 +31,7 @@ extension Subject {
         case .sessionRevoked: ("session", "sessionId")
         }
         guard let fields = try? JSONSerialization.jsonObject(with: payload) as? [String: Any], let id = fields[key] as? String else { return nil }
-        return "\(noun) \(id.prefix(64))"
+        return EventEntity(name: "\(noun) \(id.prefix(64))", version: fields["version"] as? Int)
     }
 }
 

@@ -51,18 +51,23 @@ public enum Inbox {
     }
 
     static func deadLetter(
-        _ eventID: String, subject: Subject, payload: Data, error: String, deliveries: Int, entity: String?, on db: any Database
+        _ eventID: String, subject: Subject, payload: Data, error: String, deliveries: Int, entity: EventEntity?, on db: any Database
     ) async throws {
         try await db.sql.raw("""
-            INSERT INTO dead_letters (event_id, subject, payload, error, deliveries, entity, created_at)
+            INSERT INTO dead_letters (event_id, subject, payload, error, deliveries, entity, version, created_at)
             VALUES (\(bind: eventID), \(bind: subject.rawValue), \(bind: String(decoding: payload, as: UTF8.self)),
-                    \(bind: String(error.prefix(4_000))), \(bind: deliveries), \(bind: entity), \(bind: Date()))
+                    \(bind: String(error.prefix(4_000))), \(bind: deliveries), \(bind: entity?.name), \(bind: entity?.version),
+                    \(bind: Date()))
             ON CONFLICT (event_id) DO NOTHING
             """).run()
     }
 
-    static func hasParked(_ entity: String, on db: any Database) async throws -> Bool {
-        try await db.sql.raw("SELECT 1 AS parked FROM dead_letters WHERE entity = \(bind: entity) LIMIT 1").first() != nil
+    /// Whether an event of the entity that comes before this one is parked (for an unversioned event or a parked one
+    /// without a version: any). A replayed event's row is deleted, so it holds nothing up afterwards.
+    static func hasParked(before entity: EventEntity, on db: any Database) async throws -> Bool {
+        let earlier: SQLQueryString = entity.version.map { "AND (version IS NULL OR version < \(bind: $0))" } ?? ""
+        return try await db.sql.raw("SELECT 1 AS parked FROM dead_letters WHERE entity = \(bind: entity.name) \(earlier) LIMIT 1")
+            .first() != nil
     }
 
     static func parkedCount(subject: Subject, on db: any Database) async throws -> Int {
@@ -129,12 +134,15 @@ struct CountEventTries: AsyncMigration {
             .field("early", .int, .required)
             .field("updated_at", .datetime, .required)
             .create()
+        // One column per statement: SQLite adds (and drops) them one at a time.
         try await database.schema("dead_letters").field("entity", .string).update()
+        try await database.schema("dead_letters").field("version", .int).update()
         try await database.sql.create(index: "dead_letters_entity").on("dead_letters").column("entity").run()
     }
 
     func revert(on database: any Database) async throws {
         try await database.sql.drop(index: "dead_letters_entity").run()
+        try await database.schema("dead_letters").deleteField("version").update()
         try await database.schema("dead_letters").deleteField("entity").update()
         try await database.schema("event_attempts").delete()
     }

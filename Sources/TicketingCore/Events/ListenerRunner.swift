@@ -59,12 +59,13 @@ struct ListenerRunner: Sendable {
     /// Applies one delivery and settles it with the broker.
     @discardableResult
     func process(_ message: any DeliveredMessage, db: any Database, logger base: Logger) async -> Result {
-        guard let eventID = message.messageID else {
+        guard let eventID = message.messageID, !eventID.isEmpty else {
             // Exactly once rests on the id: without one, a redelivery or a second publication would apply it again.
-            // Every publisher here sets it (the outbox does), so this one came from elsewhere: a person decides.
+            // Every publisher here sets it (the outbox does), so this one came from elsewhere: a person decides. It
+            // names no entity: it is no part of any entity's history, so it holds none up.
             let parkedAs = "no-id:\(subject.rawValue):\(message.streamSequence)"
             return await park(message, eventID: parkedAs, error: "published without a Nats-Msg-Id, so it cannot be applied exactly once",
-                              db: db, logger: base.labelled(event: parkedAs))
+                              entity: nil, db: db, logger: base.labelled(event: parkedAs))
         }
         do {
             let applied = try await transactions.run(on: db) { tx in try await apply(message, id: eventID, on: tx, logger: base) }
@@ -90,7 +91,7 @@ struct ListenerRunner: Sendable {
     /// If any event in it fails or arrives early, nothing of the batch is kept and each event is processed
     /// on its own, so the others still go through and the failing one follows the usual retry rules.
     func process(batch messages: [any DeliveredMessage], db: any Database, logger: Logger) async -> [Result] {
-        let ids = messages.compactMap(\.messageID)
+        let ids = messages.compactMap(\.messageID).filter { !$0.isEmpty }
         guard messages.count > 1, ids.count == messages.count else {
             return await messages.asyncMap { await process($0, db: db, logger: logger) }
         }
@@ -134,22 +135,23 @@ struct ListenerRunner: Sendable {
             return .failed
         }
         let entity = subject.entity(in: message.data)
-        if early, tries < policy.maxEarlyAttempts, let entity, (try? await Inbox.hasParked(entity, on: db)) == true {
-            return await park(message, eventID: eventID, error: "an earlier event of \(entity) is parked, so this one can never apply",
-                              db: db, logger: logger)
+        if early, tries < policy.maxEarlyAttempts, let entity, (try? await Inbox.hasParked(before: entity, on: db)) == true {
+            return await park(message, eventID: eventID, error: "an earlier event of \(entity.name) is parked, so this one can never apply",
+                              entity: entity, db: db, logger: logger)
         }
         guard tries >= (early ? policy.maxEarlyAttempts : policy.maxAttempts) else {
             try? message.nak(delay: delay(early ? policy.retryLaterDelay : policy.failureBackoff, after: tries))
             if !early { logger.warning("event failed; will retry", metadata: ["error": "\(error)", "try": "\(tries)"]) }
             return early ? .retryLater : .failed
         }
-        return await park(message, eventID: eventID, error: error, db: db, logger: logger)
+        return await park(message, eventID: eventID, error: error, entity: entity, db: db, logger: logger)
     }
 
     /// Dead-letters the event, naming what it would have changed: that entity's later events cannot apply here
     /// until a person replays or fixes this one, so it must not freeze silently.
-    private func park(_ message: any DeliveredMessage, eventID: String, error: String, db: any Database, logger: Logger) async -> Result {
-        let entity = subject.entity(in: message.data)
+    private func park(
+        _ message: any DeliveredMessage, eventID: String, error: String, entity: EventEntity?, db: any Database, logger: Logger
+    ) async -> Result {
         do {
             try await transactions.run(on: db) { tx in
                 try await Inbox.deadLetter(eventID, subject: subject, payload: message.data, error: error,
@@ -158,8 +160,8 @@ struct ListenerRunner: Sendable {
             try message.term()
             Self.counter(subject, "dead_lettered").increment()
             await recordParked(db: db, logger: logger)
-            logger.error("event dead-lettered: \(entity ?? "its entity") stops changing here until it is replayed", metadata: [
-                "error": "\(error)", "entity": "\(entity ?? "unknown")", "deliveries": "\(message.deliveryCount)",
+            logger.error("event dead-lettered: \(entity?.name ?? "its entity") stops changing here until it is replayed", metadata: [
+                "error": "\(error)", "entity": "\(entity?.name ?? "none")", "deliveries": "\(message.deliveryCount)",
             ])
             return .deadLettered
         } catch let recordError {
