@@ -72,7 +72,7 @@ struct StripeDown: Error {}
 
 final class PaymentFaultTests: PaymentTestCase {
     func checkout(_ app: Application, lease: TimeInterval = 60, before: @escaping @Sendable (String, String?) async throws -> Void) -> Checkout {
-        let stripe = FaultyStripe(real: StripeClient(client: app.client, base: Self.stripe.baseURL, key: "sk_test_local"), before: before)
+        let stripe = FaultyStripe(real: stripeClient(app), before: before)
         var checkout = Checkout(stripe: stripe, transactions: app.writeTransactions, logger: app.logger)
         checkout.lease = lease
         return checkout
@@ -83,6 +83,16 @@ final class PaymentFaultTests: PaymentTestCase {
         let list = try await stripeCall(app, .GET, "/v1/payment_intents?limit=100")
         return (list["data"] as? [[String: Any]] ?? [])
             .filter { ($0["amount"] as? Int).map(Int64.init) == cents }.compactMap { $0["status"] as? String }.sorted()
+    }
+
+    /// Starts a payment that `gate` holds inside Stripe, and returns it once its one-second lease has ended.
+    func stalledPayment(
+        _ checkout: Checkout, _ gate: Gate, _ orderId: String, by buyer: TestClient, on app: Application
+    ) async throws -> Task<String, any Error> {
+        let stalled = Task { try await checkout.pay(orderId: orderId, token: "pm_card_visa", userId: buyer.userId, on: app.db) }
+        try await eventually { await gate.isHolding }
+        try await Task.sleep(for: .milliseconds(1_100))
+        return stalled
     }
 
     func assertPaidElsewhere(_ result: Result<String, any Error>, file: StaticString = #filePath, line: UInt = #line) {
@@ -102,9 +112,7 @@ final class PaymentFaultTests: PaymentTestCase {
             let gate = Gate(holding: "createPaymentIntent")
             let checkout = checkout(app, lease: 1) { call, _ in try await gate.pass(call) }
 
-            let stalled = Task { try await checkout.pay(orderId: orderId, token: "pm_card_visa", userId: buyer.userId, on: app.db) }
-            try await eventually { await gate.isHolding }
-            try await Task.sleep(for: .milliseconds(1_100))
+            let stalled = try await stalledPayment(checkout, gate, orderId, by: buyer, on: app)
             let paid = try await checkout.pay(orderId: orderId, token: "pm_card_visa", userId: buyer.userId, on: app.db)
             await gate.open()
             assertPaidElsewhere(await stalled.result)
@@ -124,9 +132,7 @@ final class PaymentFaultTests: PaymentTestCase {
             let gate = Gate(holding: "confirm")
             let checkout = checkout(app, lease: 1) { call, _ in try await gate.pass(call) }
 
-            let stalled = Task { try await checkout.pay(orderId: orderId, token: "pm_card_visa", userId: buyer.userId, on: app.db) }
-            try await eventually { await gate.isHolding }
-            try await Task.sleep(for: .milliseconds(1_100))
+            let stalled = try await stalledPayment(checkout, gate, orderId, by: buyer, on: app)
             _ = try await checkout.pay(orderId: orderId, token: "pm_card_visa", userId: buyer.userId, on: app.db)
             await gate.open()
             assertPaidElsewhere(await stalled.result)
@@ -147,9 +153,7 @@ final class PaymentFaultTests: PaymentTestCase {
             let gate = Gate(holding: "createPaymentIntent")
             let checkout = checkout(app, lease: 1) { call, _ in try await gate.pass(call) }
 
-            let stalled = Task { try await checkout.pay(orderId: orderId, token: "pm_card_visa", userId: buyer.userId, on: app.db) }
-            try await eventually { await gate.isHolding }
-            try await Task.sleep(for: .milliseconds(1_100))
+            let stalled = try await stalledPayment(checkout, gate, orderId, by: buyer, on: app)
             // This reconciler, or the service's own if its five-second round comes first.
             _ = try await Reconciler(checkout: checkout, database: { app.db }).reconcileOnce()
             try await eventually { try await ChargeAttempt.find(orderId, on: app.db)?.state == .failed }

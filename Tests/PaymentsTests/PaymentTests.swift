@@ -46,6 +46,11 @@ class PaymentTestCase: XCTestCase {
         try await buyer.send(.POST, "/api/payments", json: #"{"token": "\#(token)", "orderId": "\#(orderId)"}"#)
     }
 
+    /// The service's own Stripe client, pointed at the emulator.
+    func stripeClient(_ app: Application) -> StripeClient {
+        StripeClient(client: app.client, base: Self.stripe.baseURL, key: "sk_test_local")
+    }
+
     /// Calls the emulator directly, as a test's view of what Stripe holds.
     func stripeCall(_ app: Application, _ method: HTTPMethod, _ path: String, form: [String: String] = [:]) async throws -> [String: Any] {
         var request = ClientRequest(method: method, url: URI(string: Self.stripe.baseURL + path), headers: ["Authorization": "Bearer sk_test_local"])
@@ -220,7 +225,7 @@ final class PaymentRecoveryTests: PaymentTestCase {
             let buyer = try await TestClient.signedIn(app)
             let orderId = try await order(app, bus, for: buyer, cents: 6_262)
             let intentID = try await chargedButNotRecorded(app, orderId: orderId, cents: 6_262)
-            let checkout = Checkout(stripe: StripeClient(client: app.client, base: Self.stripe.baseURL, key: "sk_test_local"),
+            let checkout = Checkout(stripe: stripeClient(app),
                                     transactions: app.writeTransactions, logger: app.logger)
             let reconciler = Reconciler(checkout: checkout, database: { app.db })
             try await assertEqual(try await reconciler.reconcileOnce(), 1)
@@ -278,7 +283,7 @@ final class PaymentRefundTests: PaymentTestCase {
             try await eventually { try await Refunds.due(now: Date(), limit: 10, on: app.db).map(\.orderId) == [orderId] }
 
             let reconciler = Reconciler(checkout: Checkout(
-                stripe: StripeClient(client: app.client, base: Self.stripe.baseURL, key: "sk_test_local"),
+                stripe: stripeClient(app),
                 transactions: app.writeTransactions, logger: app.logger
             ), database: { app.db })
             try await assertEqual(try await reconciler.refundDue(), 1)
@@ -304,7 +309,7 @@ extension PaymentRecoveryTests {
             try await eventually { try await ReplicatedOrder.findForUpdate(orderId, on: app.db)?.status == .cancelled }
 
             // The request that was charging finds the order cancelled when it records the charge.
-            let checkout = Checkout(stripe: StripeClient(client: app.client, base: Self.stripe.baseURL, key: "sk_test_local"),
+            let checkout = Checkout(stripe: stripeClient(app),
                                     transactions: app.writeTransactions, logger: app.logger)
             let now = Date().epochMilliseconds
             let taken = try await ChargeAttempt.takeOver(orderId, now: now, until: now + 60_000, on: app.db)
