@@ -15,7 +15,7 @@ struct OrderCreatedListener: Listener {
         try await Schedule.add(orderId: event.id, due: due, on: context.db)
         // An order due soon (a backlog after an outage, a very short window) should not wait for the scheduler's
         // next look. If the scheduler looks before this commits, it sees the row on its following look.
-        if due.timeIntervalSinceNow < Scheduler.longestNap { scheduler.wake() }
+        if due.timeIntervalSinceNow < Scheduler.longestNap { scheduler.lookNow() }
         return .done
     }
 }

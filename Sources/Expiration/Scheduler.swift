@@ -12,23 +12,21 @@ final class Scheduler: Sendable {
     static let batchSize = 1_000
 
     private let database: @Sendable () -> any Database
-    private let transactions: WriteTransactions
-    private let afterCommit: @Sendable () -> Void
+    private let unitOfWork: UnitOfWork
     private let logger: Logger
     private let wakeSignal = WakeSignal()
     private let lateness = Timer(label: "expiration_lateness_seconds", preferredDisplayUnit: .seconds)
     private let fired = Counter(label: "expirations_fired_total")
     private let pending = Gauge(label: "expirations_pending")
 
-    init(database: @escaping @Sendable () -> any Database, transactions: WriteTransactions, logger: Logger,
-         afterCommit: @escaping @Sendable () -> Void) {
+    init(database: @escaping @Sendable () -> any Database, unitOfWork: UnitOfWork, logger: Logger) {
         self.database = database
-        self.transactions = transactions
+        self.unitOfWork = unitOfWork
         self.logger = logger
-        self.afterCommit = afterCommit
     }
 
-    func wake() {
+    /// Asks for a look at the schedule now rather than at the next nap's end.
+    func lookNow() {
         wakeSignal.signal()
     }
 
@@ -56,13 +54,12 @@ final class Scheduler: Sendable {
     /// Claims one batch of due expiries and records their events; returns how many it fired.
     @discardableResult
     func fireDue(now: Date = Date()) async throws -> Int {
-        let claimed = try await transactions.run(on: database()) { tx in
-            let due = try await Schedule.claimDue(by: now, limit: Self.batchSize, on: tx)
-            try await Outbox.record(due.map { ExpirationCompleteEvent(orderId: $0.orderId) }, on: tx)
+        let claimed = try await unitOfWork.run(on: database()) { tx in
+            let due = try await Schedule.claimDue(by: now, limit: Self.batchSize, on: tx.db)
+            try await tx.record(due.map { ExpirationCompleteEvent(orderId: $0.orderId) })
             return due.map(\.due)
         }
         guard !claimed.isEmpty else { return 0 }
-        afterCommit()
         let firedAt = Date()
         for due in claimed { lateness.recordNanoseconds(Int64(max(0, firedAt.timeIntervalSince(due)) * 1e9)) }
         fired.increment(by: claimed.count)

@@ -4,21 +4,6 @@ import Logging
 import NIOPosix
 import Synchronization
 
-/// One message to publish: its event id becomes `Nats-Msg-Id`, which JetStream uses to drop duplicates.
-public struct OutgoingMessage: Sendable, Equatable {
-    public var subject: String
-    public var id: String
-    public var data: Data
-    public var headers: [String: String]
-
-    public init(subject: String, id: String, data: Data, headers: [String: String] = [:]) {
-        self.subject = subject
-        self.id = id
-        self.data = data
-        self.headers = headers
-    }
-}
-
 /// A connection to NATS with its JetStream context.
 ///
 /// Every blocking libnats call (publish waiting for its acknowledgement, fetch waiting for messages) runs on a
@@ -316,20 +301,4 @@ final class PublishTracker: Sendable {
     }
 
     var firstFailure: String? { failure.withLock { $0 } }
-}
-
-/// The C subscription, destroyed once nothing refers to it; it keeps its connection alive until then.
-final class SubscriptionHandle: @unchecked Sendable {
-    // Used only through libnats calls that lock internally; destroyed once in deinit.
-    let pointer: OpaquePointer
-    let connection: JetStreamConnection
-
-    init(_ pointer: OpaquePointer, connection: JetStreamConnection) {
-        self.pointer = pointer
-        self.connection = connection
-    }
-
-    deinit {
-        natsSubscription_Destroy(pointer)
-    }
 }

@@ -1,6 +1,21 @@
 import CNATS
 import Foundation
 
+/// One message to publish: its event id becomes `Nats-Msg-Id`, which JetStream uses to drop duplicates.
+public struct OutgoingMessage: Sendable, Equatable {
+    public var subject: String
+    public var id: String
+    public var data: Data
+    public var headers: [String: String]
+
+    public init(subject: String, id: String, data: Data, headers: [String: String] = [:]) {
+        self.subject = subject
+        self.id = id
+        self.data = data
+        self.headers = headers
+    }
+}
+
 /// A message fetched from a pull consumer. It owns the C message until it is deinitialised; exactly one of
 /// `ack`, `nak`, `term` should settle it (`inProgress` only extends the ack wait).
 public final class JetStreamMessage: @unchecked Sendable {

@@ -73,3 +73,19 @@ public final class PullSubscription: Sendable {
         }
     }
 }
+
+/// The C subscription, destroyed once nothing refers to it; it keeps its connection alive until then.
+final class SubscriptionHandle: @unchecked Sendable {
+    // Used only through libnats calls that lock internally; destroyed once in deinit.
+    let pointer: OpaquePointer
+    let connection: JetStreamConnection
+
+    init(_ pointer: OpaquePointer, connection: JetStreamConnection) {
+        self.pointer = pointer
+        self.connection = connection
+    }
+
+    deinit {
+        natsSubscription_Destroy(pointer)
+    }
+}

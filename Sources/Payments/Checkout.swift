@@ -15,7 +15,7 @@ import TicketingCore
 /// other. Should a second charge of one order succeed all the same, it is refunded, never kept.
 struct Checkout: Sendable {
     let stripe: any StripeAPI
-    let transactions: WriteTransactions
+    let unitOfWork: UnitOfWork
     let logger: Logger
     var lease: TimeInterval = 60
     /// How long a request waits for another request's charge of the same order to end.
@@ -38,7 +38,7 @@ struct Checkout: Sendable {
         while true {
             do {
                 let charging = mayCharge
-                switch try await transactions.run(on: db, { tx in try await decide(orderId, userId: userId, mayCharge: charging, on: tx) }) {
+                switch try await unitOfWork.run(on: db, { tx in try await decide(orderId, userId: userId, mayCharge: charging, on: tx.db) }) {
                 case .wait:
                     guard Date() < giveUp else {
                         throw AppError(.conflict, [ErrorItem(message: "A payment for this order is already in progress")])
@@ -114,7 +114,7 @@ struct Checkout: Sendable {
         }
         let intentRecorded: Bool
         do {
-            intentRecorded = try await transactions.run(on: db) { tx in try await attempt.setIntent(intent.id, on: tx) }
+            intentRecorded = try await unitOfWork.run(on: db) { tx in try await attempt.setIntent(intent.id, on: tx.db) }
         } catch {
             // Unrecorded, so it must never be confirmed; the next comer finds the attempt without an intent.
             _ = try? await stripe.cancel(intent.id, idempotencyKey: key + "-cancel")
@@ -196,11 +196,11 @@ struct Checkout: Sendable {
     /// still recorded, and refunded, and the buyer hears that the order expired. A charge beyond the one recorded for
     /// the order is refunded, and the buyer hears that the order is paid.
     private func record(_ orderId: String, intent: StripeClient.PaymentIntent, on db: any Database) async throws -> String {
-        let (payment, expired) = try await transactions.run(on: db) { tx in
-            let payment = try await PaymentRecords.record(orderId: orderId, stripeId: intent.id, on: tx)
-            if payment.stripeId != intent.id { try await Refunds.schedule(orderId: orderId, intentID: intent.id, on: tx) }
-            guard try await ReplicatedOrder.findForUpdate(orderId, on: tx)?.status == .cancelled else { return (payment, false) }
-            try await Refunds.schedule(orderId: orderId, on: tx)
+        let (payment, expired) = try await unitOfWork.run(on: db) { tx in
+            let payment = try await PaymentRecords.record(orderId: orderId, stripeId: intent.id, in: tx)
+            if payment.stripeId != intent.id { try await Refunds.schedule(orderId: orderId, intentID: intent.id, on: tx.db) }
+            guard try await ReplicatedOrder.findForUpdate(orderId, on: tx.db)?.status == .cancelled else { return (payment, false) }
+            try await Refunds.schedule(orderId: orderId, on: tx.db)
             return (payment, true)
         }
         if expired {
@@ -218,13 +218,13 @@ struct Checkout: Sendable {
 
     /// Ends the attempt as failed; a lease taken over meanwhile leaves it to its new holder.
     private func finish(_ attempt: ChargeAttempt, on db: any Database) async throws {
-        guard try await transactions.run(on: db, { tx in try await attempt.finish(release: false, on: tx) }) else { throw LeaseLost() }
+        guard try await unitOfWork.run(on: db, { tx in try await attempt.finish(release: false, on: tx.db) }) else { throw LeaseLost() }
     }
 
     /// Leaves the attempt for whoever comes next to settle, and tells this buyer to try again.
     private func release(_ attempt: ChargeAttempt, after error: any Error, on db: any Database) async throws -> Never {
         logger.warning("payment left unsettled", metadata: ["order-id": "\(attempt.orderId)", "attempt": "\(attempt.number)", "error": "\(error)"])
-        _ = try? await transactions.run(on: db) { tx in try await attempt.finish(release: true, on: tx) }
+        _ = try? await unitOfWork.run(on: db) { tx in try await attempt.finish(release: true, on: tx.db) }
         if error is PaymentPending {
             throw AppError(.serviceUnavailable, [ErrorItem(message: "The payment is still being processed, try again shortly")])
         }

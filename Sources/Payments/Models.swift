@@ -41,7 +41,8 @@ enum PaymentRecords {
 
     /// Records the payment and its event once per order; a later call returns the payment recorded first, whose
     /// charge may be another one than the caller's.
-    static func record(orderId: String, stripeId: String, on db: any Database) async throws -> Recorded {
+    static func record(orderId: String, stripeId: String, in tx: UnitOfWork.Transaction) async throws -> Recorded {
+        let db = tx.db
         let id = UUID().uuidString.lowercased()
         let inserted = try await db.sql.raw("""
             INSERT INTO payments (id, order_id, stripe_id, created_at)
@@ -53,7 +54,7 @@ enum PaymentRecords {
             let row = try await db.sql.raw("SELECT id, stripe_id FROM payments WHERE order_id = \(bind: orderId)").first()!
             return Recorded(id: try row.decode(column: "id", as: String.self), stripeId: try row.decode(column: "stripe_id", as: String.self))
         }
-        try await Outbox.record(PaymentCreatedEvent(id: id, orderId: orderId, stripeId: stripeId), on: db)
+        try await tx.record(PaymentCreatedEvent(id: id, orderId: orderId, stripeId: stripeId))
         return Recorded(id: id, stripeId: stripeId)
     }
 }

@@ -28,7 +28,6 @@ struct PaymentController: RouteCollection, Sendable {
         if orderId.isEmpty { errors.append(ErrorItem(message: "OrderId must be provided", field: "orderId")) }
         guard errors.isEmpty else { throw AppError.invalid(errors) }
         let id = try await checkout.pay(orderId: orderId, token: token, userId: user.id, on: request.db)
-        request.application.events?.relay.wake()
         return try await PaymentResponse(id: id).encodeResponse(status: .created, for: request)
     }
 }

@@ -31,7 +31,7 @@ final class Reconciler: Sendable {
     /// into, while the others go on. One idempotency key per charge, so a retry never refunds twice.
     @discardableResult
     func refundDue(now: Date = Date()) async throws -> Int {
-        try await checkout.transactions.runStatement(on: database()) { db in try await Refunds.adoptPrevious(on: db) }
+        try await checkout.unitOfWork.statement(on: database()) { db in try await Refunds.adoptPrevious(on: db) }
         var refunded = 0
         for due in try await Refunds.due(now: now, limit: 100, on: database()) {
             if Task.isCancelled { break }
@@ -44,14 +44,14 @@ final class Reconciler: Sendable {
                     // Given back already, under another key (by hand, or by a replica of the release before).
                     refundID = "already-refunded"
                 }
-                try await checkout.transactions.run(on: database()) { tx in try await Refunds.done(intentID: due.intentID, refundID: refundID, on: tx) }
+                try await checkout.unitOfWork.run(on: database()) { tx in try await Refunds.done(intentID: due.intentID, refundID: refundID, on: tx.db) }
                 refunded += 1
                 Self.refunds(.refunded).increment()
             } catch {
                 // Stopping is no failure of the refund's.
                 if Task.isCancelled { break }
-                let (attempts, parked) = try await checkout.transactions.run(on: database()) { tx in
-                    try await Refunds.failed(due, error: "\(error)", now: now, on: tx)
+                let (attempts, parked) = try await checkout.unitOfWork.run(on: database()) { tx in
+                    try await Refunds.failed(due, error: "\(error)", now: now, on: tx.db)
                 }
                 Self.refunds(parked ? .parked : .failed).increment()
                 let metadata: Logger.Metadata = [
@@ -82,9 +82,9 @@ final class Reconciler: Sendable {
         let now = Date()
         var settled = 0
         for orderId in try await ChargeAttempt.unsettled(before: now.epochMilliseconds, limit: 100, on: db) {
-            let taken = try await checkout.transactions.run(on: db) { tx in
+            let taken = try await checkout.unitOfWork.run(on: db) { tx in
                 try await ChargeAttempt.takeOver(orderId, now: now.epochMilliseconds,
-                                                 until: now.addingTimeInterval(self.checkout.lease).epochMilliseconds, on: tx)
+                                                 until: now.addingTimeInterval(self.checkout.lease).epochMilliseconds, on: tx.db)
             }
             guard let taken else { continue }
             settled += 1

@@ -1,6 +1,8 @@
 import Foundation
-import TicketingCore
 import JWT
+import ServiceLifecycle
+import Synchronization
+import TicketingCore
 import XCTVapor
 
 /// Shared by every service's tests: one way to build a configured app, one way to sign a user in.
@@ -181,18 +183,74 @@ public func assertEqual<T: Equatable>(
     XCTAssertEqual(actual, expected, message, file: file, line: line)
 }
 
-private struct RolledBack: Error {}
-
-/// Applies one event with `listener` as the service's runner does: in a write transaction whose effects are
-/// discarded when the listener answers `.retryLater`.
+/// Applies one event with `listener` as the service's runner does (see `Listener.apply`).
 public func apply<L: Listener>(_ listener: L, _ event: L.Payload, _ app: Application) async throws -> ListenerOutcome {
-    do {
-        return try await app.writeTransactions.run(on: app.db) { tx in
-            let outcome = try await listener.onMessage(event, context: ListenerContext(db: tx, eventID: UUID().uuidString, logger: app.logger))
-            if outcome == .retryLater { throw RolledBack() }
-            return outcome
-        }
-    } catch is RolledBack {
-        return .retryLater
+    try await listener.apply(event, unitOfWork: app.unitOfWork, db: app.db, logger: app.logger)
+}
+
+extension Application {
+    /// Wires `service` as `ticketing serve --migrate` does, on `bus` (JetStream at `NATS_URL` when nil); its
+    /// background services start when the app boots and stop gracefully when it shuts down, as in a running service.
+    public func wireForTesting(
+        _ service: ServiceDefinition, _ config: TicketingConfig, bus: (any EventBus)?, tuning: EventTuning = EventTuning(),
+        migrate: Bool = true
+    ) async throws {
+        let work = try await wire(service, config, migrate: migrate, bus: bus, tuning: tuning)
+        lifecycle.use(BackgroundServices(services: work, logger: logger))
     }
+
+    /// The service's unit of work; only a service wired with a database has one.
+    public var unitOfWork: UnitOfWork {
+        guard let events else { preconditionFailure("no events: wire a service with a database first") }
+        return events.unitOfWork
+    }
+}
+
+extension ServiceDefinition {
+    /// A service with what every service shares (middleware, health routes, a database and its events) and nothing
+    /// of its own, for tests that add a route or two.
+    public static func plain(_ name: String = "core", migrations: [any Migration] = []) -> ServiceDefinition {
+        ServiceDefinition(name: name, defaultPort: 0, routes: [], migrations: migrations) { _ in ServiceParts() }
+    }
+}
+
+/// Runs a service group for an application's lifetime: started on boot, shut down gracefully on shutdown.
+private final class BackgroundServices: LifecycleHandler, Sendable {
+    private let group: ServiceGroup
+    private let running = Mutex<Task<Void, any Error>?>(nil)
+
+    init(services: [any ServiceLifecycle.Service], logger: Logger) {
+        group = ServiceGroup(services: services, logger: logger)
+    }
+
+    func didBootAsync(_ application: Application) async throws {
+        let group = group
+        running.withLock { $0 = Task { try await group.run() } }
+    }
+
+    func shutdownAsync(_ application: Application) async {
+        guard let task = running.withLock({ task in defer { task = nil }; return task }) else { return }
+        await group.triggerGracefulShutdown()
+        try? await task.value
+    }
+}
+
+extension EventTuning {
+    /// A relay that polls once a minute: an event a test sees published within a second went out because the commit
+    /// that recorded it woke the relay, whichever path wrote it.
+    public static let wakeOnly = EventTuning(relayPollInterval: 60)
+}
+
+/// Runs `write` and returns the seconds until `bus` has published one more event of `type` than before; fails after
+/// `limit` seconds.
+public func secondsToPublish<E: Event>(
+    _ type: E.Type, on bus: InMemoryBus, limit: Double = 2, file: StaticString = #filePath, line: UInt = #line,
+    _ write: () async throws -> Void
+) async throws -> Double {
+    let before = bus.events(type).count
+    let start = ContinuousClock.now
+    try await write()
+    try await eventually(timeout: limit, file: file, line: line) { bus.events(type).count > before }
+    let elapsed = ContinuousClock.now - start
+    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
 }

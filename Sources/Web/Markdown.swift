@@ -171,7 +171,3 @@ extension Substring {
         return self[start..<end]
     }
 }
-
-extension Character {
-    fileprivate var isASCIIDigit: Bool { isASCII && isNumber }
-}

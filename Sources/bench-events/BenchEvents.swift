@@ -2,6 +2,7 @@ import Foundation
 import JetStream
 import Logging
 import Synchronization
+import ServiceLifecycle
 import TicketingCore
 
 /// The event-bus benchmark: the C baseline's steps through the Swift wrapper, then the whole outbox path
@@ -104,30 +105,32 @@ struct BenchEvents {
         app.logger.logLevel = .error
         let arrivals = Arrivals()
         do {
-            try await app.configureTicketingService(config)
-            try await app.useEvents(config, listeners: [CountingListener(arrivals: arrivals)])
-            try await app.prepareDatabase(config)
+            let service = ServiceDefinition(
+                name: "bench", defaultPort: 0, routes: [], publishes: [.expirationComplete], consumes: [.expirationComplete],
+                migrations: []
+            ) { _ in ServiceParts(listeners: [CountingListener(arrivals: arrivals)]) }
+            let work = try await app.wire(service, config, migrate: true)
+            let unit = try await requireEvents(app).unitOfWork
 
             // Backlog: rows written before the relay starts, as after a broker outage.
-            try await app.writeTransactions.run(on: app.db) { tx in
-                for index in 0..<count { try await Outbox.record(ExpirationCompleteEvent(orderId: "backlog-\(index)"), on: tx) }
+            try await unit.run(on: app.db) { tx in
+                for index in 0..<count { try await tx.record(ExpirationCompleteEvent(orderId: "backlog-\(index)")) }
             }
             var start = ContinuousClock.now
-            try await app.asyncBoot()
+            let group = ServiceGroup(services: work, logger: app.logger)
+            let running = Task { try await group.run() }
             while arrivals.count.withLock({ $0 }) < count { try await Task.sleep(for: .milliseconds(2)) }
             rate("outbox_backlog", count, since: start)
 
             // Live: 8 writers, each committing one event per transaction, as request handlers do.
-            let events = try await requireEvents(app)
             start = .now
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for writer in 0..<8 {
                     group.addTask {
                         for index in 0..<(count / 8) {
-                            try await app.writeTransactions.run(on: app.db) { tx in
-                                try await Outbox.record(ExpirationCompleteEvent(orderId: "live-\(writer)-\(index)"), on: tx)
+                            try await unit.run(on: app.db) { tx in
+                                try await tx.record(ExpirationCompleteEvent(orderId: "live-\(writer)-\(index)"))
                             }
-                            events.relay.wake()
                         }
                     }
                 }
@@ -136,6 +139,8 @@ struct BenchEvents {
             rate("outbox_writes", count / 8 * 8, since: start)
             while arrivals.count.withLock({ $0 }) < count + count / 8 * 8 { try await Task.sleep(for: .milliseconds(2)) }
             rate("outbox_live", count / 8 * 8, since: start)
+            await group.triggerGracefulShutdown()
+            try await running.value
         } catch {
             try? await app.asyncShutdown()
             throw error

@@ -8,6 +8,7 @@ import Web
 import Logging
 import NIOCore
 import NIOPosix
+import ServiceLifecycle
 import TicketingCore
 import Vapor
 
@@ -26,42 +27,27 @@ enum Entrypoint {
 struct Ticketing: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The Ticketing marketplace services.",
-        subcommands: [Serve.self, Migrate.self]
+        subcommands: [Serve.self, Migrate.self, Services.self]
     )
+
+    /// Every service, in the order a stack starts them.
+    static let services: [ServiceDefinition] = [.auth, .tickets, .orders, .expiration, .payments, .web]
 }
 
-enum ServiceName: String, ExpressibleByArgument, CaseIterable {
-    case auth, tickets, orders, expiration, payments, web
-
-    /// Each service's port when `PORT` is not set.
-    var defaultPort: Int {
-        switch self {
-        case .auth: 4001
-        case .tickets: 4002
-        case .orders: 4003
-        case .expiration: 4004
-        case .payments: 4005
-        case .web: 4000
-        }
+extension ServiceDefinition: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let found = Ticketing.services.first(where: { $0.name == argument }) else { return nil }
+        self = found
     }
 
-    func configure(_ app: Application, _ config: TicketingConfig) async throws {
-        switch self {
-        case .auth: try await AuthService.configure(app, config)
-        case .tickets: try await TicketsService.configure(app, config)
-        case .orders: try await OrdersService.configure(app, config)
-        case .expiration: try await ExpirationService.configure(app, config)
-        case .payments: try await PaymentsService.configure(app, config)
-        case .web: try await WebService.configure(app, config)
-        }
-    }
+    public static var allValueStrings: [String] { Ticketing.services.map(\.name) }
 }
 
 struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run one service's HTTP server (migrating its database first).")
+    static let configuration = CommandConfiguration(abstract: "Run one service until SIGTERM or SIGINT, then stop gracefully.")
 
-    @ArgumentParser.Argument(help: "The service: \(ServiceName.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var service: ServiceName
+    @ArgumentParser.Argument(help: "The service: \(ServiceDefinition.allValueStrings.joined(separator: ", ")).")
+    var service: ServiceDefinition
 
     @ArgumentParser.Option(help: "Address to bind.")
     var hostname = ProcessInfo.processInfo.environment["HOST"] ?? "127.0.0.1"
@@ -69,39 +55,49 @@ struct Serve: AsyncParsableCommand {
     @ArgumentParser.Option(help: "Port to bind (default: PORT, else the service's own).")
     var port: Int?
 
+    @ArgumentParser.Flag(help: "Migrate the service's database before serving (a deployment runs `migrate` instead).")
+    var migrate = false
+
+    func validate() throws {
+        if migrate, !service.hasDatabase { throw ValidationError("\(service.name) has no database to migrate") }
+    }
+
     func run() async throws {
-        let app = try await makeApplication(service)
-        app.http.server.configuration.hostname = hostname
-        app.http.server.configuration.port = port
-            ?? ProcessInfo.processInfo.environment["PORT"].flatMap(Int.init)
-            ?? service.defaultPort
+        let app = try await makeApplication(service.name)
         do {
-            try await service.configure(app, TicketingConfig.fromEnvironment(service: service.rawValue))
-            try await app.execute()
+            let config = try TicketingConfig.fromEnvironment(service: service.name)
+            let work = try await app.wire(service, config, migrate: migrate)
+            let port = port ?? ProcessInfo.processInfo.environment["PORT"].flatMap(Int.init) ?? service.defaultPort
+            try await app.asyncBoot()
+            // Started in this order and stopped in reverse: the HTTP server first (no new connections, requests in
+            // flight finish), then the background work, then the events drain; the databases close last.
+            let group = ServiceGroup(
+                services: work + [HTTPServer(app: app, hostname: hostname, port: port)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: app.logger
+            )
+            try await group.run()
         } catch {
             app.logger.critical("service stopped", metadata: ["error": "\(error)"])
             try? await app.asyncShutdown()
             throw error
         }
-        // On SIGTERM Vapor stops the lifecycle handlers (event listeners, then the database pools) before it closes
-        // the HTTP server, so a request still arriving found no database (Fluent's `Request.db` traps, and the
-        // process died mid-rollout). The server stops first: no new connections, requests in flight finish; then the
-        // events drain and the databases close.
-        await app.server.shutdown()
         try await app.asyncShutdown()
     }
 }
 
 struct Migrate: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Apply a service's database migrations and exit.")
+    static let configuration = CommandConfiguration(abstract: "Apply a service's database migrations and exit; opens nothing else.")
 
-    @ArgumentParser.Argument var service: ServiceName
+    @ArgumentParser.Argument var service: ServiceDefinition
+
+    func validate() throws {
+        if !service.hasDatabase { throw ValidationError("\(service.name) has no database to migrate") }
+    }
 
     func run() async throws {
-        let app = try await makeApplication(service)
+        let app = try await makeApplication(service.name)
         do {
-            // Configuring a service migrates its database.
-            try await service.configure(app, TicketingConfig.fromEnvironment(service: service.rawValue))
+            try await app.migrate(service, TicketingConfig.fromEnvironment(service: service.name))
         } catch {
             try? await app.asyncShutdown()
             throw error
@@ -110,8 +106,54 @@ struct Migrate: AsyncParsableCommand {
     }
 }
 
+/// What the scripts and the manifests generator read instead of keeping their own list of services.
+struct Services: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the services, their ports, routes and events.")
+
+    @ArgumentParser.Flag(help: "As one line of JSON.")
+    var json = false
+
+    struct Description: Encodable {
+        var name: String
+        var port: Int
+        var routes: [String]
+        var database: Bool
+        var publishes: [String]
+        var consumes: [String]
+    }
+
+    func run() throws {
+        let described = Ticketing.services.map { service in
+            Description(name: service.name, port: service.defaultPort, routes: service.routes, database: service.hasDatabase,
+                        publishes: service.publishes.map(\.rawValue), consumes: service.consumes.map(\.rawValue))
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(["services": described]), as: UTF8.self))
+            return
+        }
+        for service in described {
+            print("\(service.name)\t\(service.port)\t\(service.routes.joined(separator: " "))")
+        }
+    }
+}
+
+/// Vapor's HTTP server as a service of the group: it serves until graceful shutdown, then closes.
+struct HTTPServer: Service {
+    let app: Application
+    let hostname: String
+    let port: Int
+
+    func run() async throws {
+        try await app.server.start(address: .hostname(hostname, port: port))
+        try? await gracefulShutdown()
+        await app.server.shutdown()
+    }
+}
+
 /// A Vapor application whose own command line is empty: argument parsing is ours, Vapor only serves.
-func makeApplication(_ service: ServiceName) async throws -> Application {
+func makeApplication(_ service: String) async throws -> Application {
     var environment = try Environment.detect(arguments: ["ticketing"])
     try LoggingSystem.bootstrap(from: &environment) { level in
         // Plain lines for people by default; JSON lines (LOG_FORMAT=json, as the manifests set) for log collectors.
@@ -119,7 +161,7 @@ func makeApplication(_ service: ServiceName) async throws -> Application {
         return { label in
             var handler: any LogHandler = json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
             handler.logLevel = level
-            handler[metadataKey: "service"] = .string(service.rawValue)
+            handler[metadataKey: "service"] = .string(service)
             return handler
         }
     }

@@ -10,7 +10,7 @@ class AuthTestCase: XCTestCase {
         try await TestSupport.withApp(
             service: "auth",
             config: TestSupport.config(service: "auth", secureCookies: secureCookies, limits: limits),
-            configure: { app, config in try await AuthService.configure(app, config, bus: InMemoryBus()) },
+            configure: { app, config in try await app.wireForTesting(.auth, config, bus: InMemoryBus()) },
             body
         )
     }

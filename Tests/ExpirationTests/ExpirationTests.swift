@@ -17,11 +17,12 @@ func orderCreated(_ id: String = UUID().uuidString.lowercased(), expiresAt: Date
 
 /// The expiration service on an in-memory bus, booted so its listener and scheduler run.
 func withExpiration(
-    config: TicketingConfig? = nil, keepingDatabase: Bool = false, _ body: (Application, InMemoryBus) async throws -> Void
+    config: TicketingConfig? = nil, keepingDatabase: Bool = false, tuning: EventTuning = EventTuning(),
+    _ body: (Application, InMemoryBus) async throws -> Void
 ) async throws {
     let bus = InMemoryBus()
     try await TestSupport.withApp(service: "expiration", config: config, keepingDatabase: keepingDatabase, configure: { app, config in
-        try await ExpirationService.configure(app, config, bus: bus)
+        try await app.wireForTesting(.expiration, config, bus: bus, tuning: tuning)
     }) { app in
         try await app.asyncBoot()
         try await body(app, bus)
@@ -60,7 +61,7 @@ final class ExpirationTests: XCTestCase {
         try await withExpiration { app, _ in
             let bad = OrderCreatedEvent(id: "o", version: 0, status: .created, userId: "u", expiresAt: "tomorrow",
                                         ticket: .init(id: "t", price: Money(cents: 1)))
-            let scheduler = Scheduler(database: { app.db }, transactions: app.writeTransactions, logger: app.logger, afterCommit: {})
+            let scheduler = Scheduler(database: { app.db }, unitOfWork: app.unitOfWork, logger: app.logger)
             do {
                 _ = try await apply(OrderCreatedListener(scheduler: scheduler), bad, app)
                 XCTFail("an unreadable time must fail so the event is retried and parked")
@@ -98,12 +99,12 @@ final class ExpirationTests: XCTestCase {
     func testAHundredThousandPendingExpiriesDoNotDelayTheOnesDueNow() async throws {
         try await withExpiration { app, bus in
             let far = Date().addingTimeInterval(86_400).epochMilliseconds
-            try await app.writeTransactions.run(on: app.db) { tx in
+            try await app.unitOfWork.run(on: app.db) { tx in
                 for first in stride(from: 0, to: 100_000, by: 2_000) {
                     let rows = (first..<first + 2_000).map { index in
                         SQLGroupExpression([SQLBind("pending-\(index)"), SQLBind(far + Int64(index))])
                     }
-                    try await tx.sql.raw("INSERT INTO expirations (order_id, due_ms) VALUES \(SQLList(rows))").run()
+                    try await tx.db.sql.raw("INSERT INTO expirations (order_id, due_ms) VALUES \(SQLList(rows))").run()
                 }
             }
             let due = Date().addingTimeInterval(0.5)
@@ -124,8 +125,8 @@ final class ExpirationTests: XCTestCase {
         try await withExpiration(config: config) { first, firstBus in
             try await withExpiration(config: config, keepingDatabase: true) { _, secondBus in
                 let due = Date().addingTimeInterval(0.3)
-                try await first.writeTransactions.run(on: first.db) { tx in
-                    for id in ids { try await Schedule.add(orderId: id, due: due, on: tx) }
+                try await first.unitOfWork.run(on: first.db) { tx in
+                    for id in ids { try await Schedule.add(orderId: id, due: due, on: tx.db) }
                 }
                 try await eventually(timeout: 5) {
                     firstBus.events(ExpirationCompleteEvent.self).count + secondBus.events(ExpirationCompleteEvent.self).count >= 400
@@ -160,7 +161,7 @@ final class ExpirationBrokerTests: XCTestCase {
         var config = TestSupport.config(service: "expiration")
         config.natsURL = server.url
         try await TestSupport.withApp(service: "expiration", config: config, configure: { app, config in
-            try await ExpirationService.configure(app, config)
+            try await app.wireForTesting(.expiration, config, bus: nil)
         }) { app in
             try await app.asyncBoot()
             let bus = app.events!.bus

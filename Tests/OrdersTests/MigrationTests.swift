@@ -17,7 +17,7 @@ final class MigrationTests: XCTestCase {
             do {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for replica in replicas {
-                        group.addTask { try await OrdersService.configure(replica, config, bus: InMemoryBus()) }
+                        group.addTask { try await replica.wireForTesting(.orders, config, bus: InMemoryBus()) }
                     }
                     try await group.waitForAll()
                 }

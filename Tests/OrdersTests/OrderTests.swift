@@ -5,29 +5,6 @@ import TicketingCore
 import TicketingTesting
 import XCTVapor
 
-func withOrders(
-    window: Int = 900, limits: AbuseLimits = TestSupport.generousLimits, _ body: (Application, InMemoryBus) async throws -> Void
-) async throws {
-    try await withServiceApp("orders", configure: { app, config, bus in
-        var config = config
-        config.expirationWindowSeconds = window
-        config.limits = limits
-        try await OrdersService.configure(app, config, bus: bus)
-    }, body)
-}
-
-/// Puts a ticket into the orders service's replica the way it arrives in production: as a `ticket:created` event.
-@discardableResult
-func replicate(
-    _ app: Application, _ bus: InMemoryBus, title: String = "Concert", cents: Int64 = 2000, seller: String = "seller"
-) async throws -> String {
-    let id = UUID().uuidString.lowercased()
-    let event = TicketCreatedEvent(id: id, version: 0, title: title, price: Money(cents: cents), userId: seller)
-    try await bus.publish([OutgoingMessage(subject: Subject.ticketCreated.rawValue, id: UUID().uuidString, data: try event.encoded())])
-    try await eventually { try await ReplicatedTicket.find(id, on: app.db) != nil }
-    return id
-}
-
 final class OrderRouteTests: XCTestCase {
     func testReservingATicketCreatesAnOrderThatExpiresAndPublishesOrderCreated() async throws {
         try await withOrders(window: 60) { app, bus in

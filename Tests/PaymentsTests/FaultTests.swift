@@ -73,7 +73,7 @@ struct StripeDown: Error {}
 final class PaymentFaultTests: PaymentTestCase {
     func checkout(_ app: Application, lease: TimeInterval = 60, before: @escaping @Sendable (String, String?) async throws -> Void) -> Checkout {
         let stripe = FaultyStripe(real: stripeClient(app), before: before)
-        var checkout = Checkout(stripe: stripe, transactions: app.writeTransactions, logger: app.logger)
+        var checkout = Checkout(stripe: stripe, unitOfWork: app.unitOfWork, logger: app.logger)
         checkout.lease = lease
         return checkout
     }
@@ -214,7 +214,7 @@ final class PaymentFaultTests: PaymentTestCase {
                 ])
                 let intentID = try XCTUnwrap(intent["id"] as? String)
                 let orderId = try await order(app, bus, for: buyer, cents: cents)
-                try await app.writeTransactions.run(on: app.db) { tx in try await Refunds.schedule(orderId: orderId, intentID: intentID, on: tx) }
+                try await app.unitOfWork.run(on: app.db) { tx in try await Refunds.schedule(orderId: orderId, intentID: intentID, on: tx.db) }
                 intents.append(intentID)
                 try await Task.sleep(for: .milliseconds(5))  // scheduled one after the other: the failing one comes first
             }

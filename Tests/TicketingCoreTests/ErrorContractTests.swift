@@ -15,7 +15,7 @@ private struct Input: Decodable {
 final class ErrorContractTests: XCTestCase {
     func withApp(_ body: (Application) async throws -> Void) async throws {
         try await TestSupport.withApp(service: "core", configure: { app, config in
-            try await app.configureTicketingService(config)
+            try await app.wireForTesting(.plain(), config, bus: InMemoryBus())
             app.get("boom") { _ -> String in throw Secret() }
             app.get("things", ":id") { request -> String in try request.parameters.id().uuidString }
             app.grouped(RequireAuthMiddleware()).get("private") { request in try request.requireUser().email }
@@ -123,7 +123,7 @@ final class DatabaseDownTests: XCTestCase {
         config.databaseURL = "postgres://user:pass@127.0.0.1:1/none"
         let app = try await Application.make(.testing)
         do {
-            try await app.configureTicketingService(config)
+            try await app.wireForTesting(.plain(), config, bus: InMemoryBus(), migrate: false)
             app.get("count") { request in
                 try await request.sql.raw("SELECT 1 AS one").first()?.decode(column: "one", as: Int.self) ?? 0
             }

@@ -1,7 +1,8 @@
 import Foundation
 import SQLKit
 import Synchronization
-@testable import TicketingCore
+@testable import TicketingEvents
+import TicketingCore
 import TicketingTesting
 import XCTVapor
 
@@ -52,15 +53,14 @@ enum EventFixture {
         _ app: Application, _ config: TicketingConfig, bus: (any EventBus)?, released: LockedSet = LockedSet(),
         policy: ListenerPolicy = fastPolicy
     ) async throws {
-        try await app.configureTicketingService(config)
-        app.migrations.add(CreateApplied())
-        try await app.useEvents(config, bus: bus, listeners: [RecordingListener(released: released)], policy: policy)
-        try await app.prepareDatabase(config)
+        let service = ServiceDefinition(
+            name: "events", defaultPort: 0, routes: [], publishes: [.expirationComplete], consumes: [.expirationComplete],
+            migrations: [CreateApplied()]
+        ) { _ in ServiceParts(listeners: [RecordingListener(released: released)]) }
+        try await app.wireForTesting(service, config, bus: bus, tuning: EventTuning(listeners: policy))
         app.post("things") { request -> HTTPStatus in
             let input = try request.content.decode(ThingInput.self)
-            try await request.transaction { tx in
-                try await Outbox.record(ExpirationCompleteEvent(orderId: input.orderId), on: tx)
-            }
+            try await request.transaction { tx in try await tx.record(ExpirationCompleteEvent(orderId: input.orderId)) }
             return .created
         }
     }

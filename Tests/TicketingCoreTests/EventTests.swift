@@ -1,70 +1,10 @@
 import Foundation
 import JetStream
 import Synchronization
-@testable import TicketingCore
+@testable import TicketingEvents
+import TicketingCore
 import TicketingTesting
 import XCTVapor
-
-final class EventPayloadTests: XCTestCase {
-    func json(_ event: some Event) throws -> String {
-        String(decoding: try event.encoded(), as: UTF8.self)
-    }
-
-    func testPayloadsAreTheContractsFieldForField() throws {
-        let price = try XCTUnwrap(Money(dollars: Decimal(string: "12.5")!))
-        XCTAssertEqual(
-            try json(TicketCreatedEvent(id: "t1", version: 0, title: "Concert", price: price, userId: "u1")),
-            #"{"id":"t1","price":12.5,"title":"Concert","userId":"u1","version":0}"#
-        )
-        XCTAssertEqual(
-            try json(TicketUpdatedEvent(id: "t1", version: 1, title: "Concert", price: price, userId: "u1", orderId: nil)),
-            #"{"id":"t1","price":12.5,"title":"Concert","userId":"u1","version":1}"#
-        )
-        XCTAssertEqual(
-            try json(TicketUpdatedEvent(id: "t1", version: 2, title: "C", price: Money(cents: 2000), userId: "u1", orderId: "o1")),
-            #"{"id":"t1","orderId":"o1","price":20,"title":"C","userId":"u1","version":2}"#
-        )
-        XCTAssertEqual(
-            try json(OrderCreatedEvent(
-                id: "o1", version: 0, status: .created, userId: "u2", expiresAt: "2026-11-22T10:15:00.000Z",
-                ticket: .init(id: "t1", price: Money(cents: 999))
-            )),
-            #"{"expiresAt":"2026-11-22T10:15:00.000Z","id":"o1","status":"created","ticket":{"id":"t1","price":9.99},"userId":"u2","version":0}"#
-        )
-        XCTAssertEqual(try json(OrderCancelledEvent(id: "o1", version: 1, ticket: .init(id: "t1"))),
-                       #"{"id":"o1","ticket":{"id":"t1"},"version":1}"#)
-        XCTAssertEqual(try json(ExpirationCompleteEvent(orderId: "o1")), #"{"orderId":"o1"}"#)
-        XCTAssertEqual(try json(PaymentCreatedEvent(id: "p1", orderId: "o1", stripeId: "ch_1")),
-                       #"{"id":"p1","orderId":"o1","stripeId":"ch_1"}"#)
-        XCTAssertEqual(try json(SessionRevokedEvent(sessionId: "s1", expiresAt: "2026-11-29T10:15:00.000Z")),
-                       #"{"expiresAt":"2026-11-29T10:15:00.000Z","sessionId":"s1"}"#)
-        XCTAssertEqual(OrderStatus.awaitingPayment.rawValue, "awaiting:payment")
-        XCTAssertEqual(Subject.allCases.map(\.rawValue), [
-            "ticket:created", "ticket:updated", "order:created", "order:cancelled", "expiration:complete", "payment:created",
-            "session:revoked",
-        ])
-    }
-
-    func testMoneyKeepsExactCentsAndRefusesFractionsOfACent() throws {
-        let decoded = try JSONDecoder().decode([Money].self, from: Data("[20, 12.5, 9.99, 0.1, 1000000]".utf8))
-        XCTAssertEqual(decoded.map(\.cents), [2000, 1250, 999, 10, 100_000_000])
-        XCTAssertThrowsError(try JSONDecoder().decode([Money].self, from: Data("[9.999]".utf8)))
-        XCTAssertEqual(String(decoding: try JSONEncoder().encode([Money(cents: 1)]), as: UTF8.self), "[0.01]")
-    }
-
-    func testMoneyIsWrittenAsTheTwoDecimalAmountAndReadBackToTheSameCents() throws {
-        let written = [Money(cents: 2000), Money(cents: 1250), Money(cents: 999), Money(cents: 10), Money(cents: 123_456_789_012)]
-        XCTAssertEqual(String(decoding: try JSONEncoder().encode(written), as: UTF8.self), "[20,12.5,9.99,0.1,1234567890.12]")
-        let every = (0..<20_000).map { Money(cents: Int64($0)) } + (0..<2_000).map { _ in Money(cents: .random(in: 0..<(1 << 50))) }
-        XCTAssertEqual(try JSONDecoder().decode([Money].self, from: JSONEncoder().encode(every)), every)
-    }
-
-    func testTimestampsAreISO8601WithMillisecondsInUTC() {
-        let date = Date(timeIntervalSince1970: 1_795_400_100.25)
-        XCTAssertEqual(ISOTimestamp.string(date), "2026-11-23T02:15:00.250Z")
-        XCTAssertEqual(ISOTimestamp.date("2026-11-23T02:15:00.250Z"), date)
-    }
-}
 
 /// The outbox, the relay and the listeners on the in-memory bus.
 final class EventFlowTests: XCTestCase {
@@ -82,7 +22,7 @@ final class EventFlowTests: XCTestCase {
         try await TestSupport.withApp(service: "events", configure: { app, config in
             try await EventFixture.configure(app, config, bus: InMemoryBus())
         }) { app in
-            try await body(app, ListenerRunner(RecordingListener(released: LockedSet()), policy: policy, transactions: app.writeTransactions))
+            try await body(app, ListenerRunner(RecordingListener(released: LockedSet()), policy: policy, unitOfWork: app.unitOfWork))
         }
     }
 
@@ -160,31 +100,13 @@ final class EventFlowTests: XCTestCase {
 
             // A chunk of one row: the pruning goes on until a chunk comes back short.
             let forgotten = try await Inbox.prune(before: Date().addingTimeInterval(-Inbox.retention), on: app.db,
-                                                  transactions: app.writeTransactions, chunk: 1)
+                                                  transactions: app.unitOfWork.transactions, chunk: 1)
             XCTAssertEqual(forgotten, 1)
             let again = await runner.process(FakeDelivery(id: "recent", data: #"{"orderId":"recent"}"#), db: app.db, logger: app.logger)
             XCTAssertEqual(again, .duplicate, "a recent event is still recognised")
             let remaining = try await app.sql.raw("SELECT event_id FROM inbox ORDER BY event_id").all()
                 .map { try $0.decode(column: "event_id", as: String.self) }
             XCTAssertEqual(remaining, ["recent"])
-        }
-    }
-
-    func testOnlyHandlersThatRecordEventsWakeTheRelay() async throws {
-        try await withRunner(policy: EventFixture.fastPolicy) { app, runner in
-            let quiet = Outbox.Recording()
-            let batch = [FakeDelivery(id: "q-1", data: #"{"orderId":"q-1"}"#), FakeDelivery(id: "q-2", data: #"{"orderId":"q-2"}"#)]
-            let results = await Outbox.$recording.withValue(quiet) { await runner.process(batch: batch, db: app.db, logger: app.logger) }
-            XCTAssertEqual(results, [.applied, .applied])
-            XCTAssertFalse(quiet.any, "the test listener writes no event")
-
-            let busy = Outbox.Recording()
-            try await Outbox.$recording.withValue(busy) {
-                try await app.writeTransactions.run(on: app.db) { tx in
-                    try await Outbox.record(ExpirationCompleteEvent(orderId: "x"), on: tx)
-                }
-            }
-            XCTAssertTrue(busy.any, "recording inside a write transaction is seen by the listener that started it")
         }
     }
 

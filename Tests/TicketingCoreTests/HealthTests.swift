@@ -6,11 +6,12 @@ import XCTVapor
 final class HealthTests: XCTestCase {
     func testHealthReadinessAndMetricsAnswerOnTheServicePort() async throws {
         try await TestSupport.withApp(service: "core", configure: { app, config in
-            try await app.configureTicketingService(config)
+            try await app.wireForTesting(.plain(), config, bus: InMemoryBus())
         }) { app in
             let health = try await app.testable().sendRequest(.GET, "/healthz")
             XCTAssertEqual(health.status, .ok)
-            XCTAssertEqual(try health.content.decode(HealthReport.self), HealthReport(status: "ok", checks: [:]), "no broker to report")
+            XCTAssertEqual(try health.content.decode(HealthReport.self), HealthReport(status: "ok", checks: ["broker": "connected"]),
+                           "a service with a database has events, and reports its broker")
 
             let ready = try await app.testable().sendRequest(.GET, "/readyz")
             XCTAssertEqual(ready.status, .ok)
@@ -32,7 +33,7 @@ final class HealthTests: XCTestCase {
     func testReadinessFailsWhenAnyCheckFails() async throws {
         struct Down: Error {}
         try await TestSupport.withApp(service: "core", configure: { app, config in
-            try await app.configureTicketingService(config)
+            try await app.wireForTesting(.plain(), config, bus: InMemoryBus())
             app.readinessChecks.append(ReadinessCheck(name: "dependency") { _ in throw Down() })
         }) { app in
             let ready = try await app.testable().sendRequest(.GET, "/readyz")

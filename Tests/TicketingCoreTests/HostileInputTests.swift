@@ -62,7 +62,7 @@ final class HostileInputTests: XCTestCase {
     func testJSONRoutesRefuseOtherContentTypesWith415() async throws {
         struct Input: Decodable { var title: String? }
         try await TestSupport.withApp(service: "core", configure: { app, config in
-            try await app.configureTicketingService(config)
+            try await app.wireForTesting(.plain(), config, bus: InMemoryBus())
             app.post("echo") { request -> String in try request.decodeBody(Input.self).title ?? "-" }
         }) { app in
             for contentType in ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x", "application/jsonx"] {
@@ -85,7 +85,7 @@ final class HostileInputTests: XCTestCase {
 
     func testNoResponseHeaderCarriesALineBreakAndEveryResponseIsNosniff() async throws {
         try await TestSupport.withApp(service: "core", configure: { app, config in
-            try await app.configureTicketingService(config)
+            try await app.wireForTesting(.plain(), config, bus: InMemoryBus())
             app.get("echo") { request -> Response in
                 let response = Response(status: .seeOther)
                 response.headers.replaceOrAdd(name: .location, value: request.query[String.self, at: "to"] ?? "/")

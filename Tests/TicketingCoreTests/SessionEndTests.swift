@@ -7,7 +7,7 @@ import XCTVapor
 final class SessionEndTests: XCTestCase {
     func withApp(_ body: (Application) async throws -> Void) async throws {
         try await TestSupport.withApp(service: "core", configure: { app, config in
-            try await app.configureTicketingService(config)
+            try await app.wireForTesting(.plain(), config, bus: InMemoryBus())
             app.get("me") { request in request.currentUser?.id ?? "-" }
         }, body)
     }
@@ -33,7 +33,7 @@ final class SessionEndTests: XCTestCase {
         let revocations = SessionRevocations()
         let middleware = CurrentUserMiddleware(revocations: revocations)
         try await TestSupport.withApp(service: "core", configure: { app, config in
-            try await app.configureTicketingService(config)
+            try await app.wireForTesting(.plain(), config, bus: InMemoryBus())
             app.middleware = .init()
             app.middleware.use(middleware)
             app.get("me") { request in request.currentUser?.id ?? "-" }

@@ -4,9 +4,9 @@ import TicketingCore
 import TicketingTesting
 import XCTVapor
 
-func withTickets(_ body: (Application, InMemoryBus) async throws -> Void) async throws {
+func withTickets(tuning: EventTuning = EventTuning(), _ body: (Application, InMemoryBus) async throws -> Void) async throws {
     try await withServiceApp("tickets", configure: { app, config, bus in
-        try await TicketsService.configure(app, config, bus: bus)
+        try await app.wireForTesting(.tickets, config, bus: bus, tuning: tuning)
     }, body)
 }
 

@@ -19,7 +19,7 @@ final class WebTests: XCTestCase {
         try await TestSupport.withApp(service: "web", config: config, configure: { app, config in
             app.directory.viewsDirectory = Self.root.appendingPathComponent("Resources/Views").path + "/"
             app.directory.resourcesDirectory = Self.root.appendingPathComponent("Resources").path + "/"
-            try await WebService.configure(app, config)
+            try await app.wireForTesting(.web, config, bus: nil)
         }, body)
     }
 

@@ -1,5 +1,6 @@
 # Starting and stopping the local stack, shared by scripts/dev and scripts/test. Source it; do not run it.
 # Every process is started here, recorded by PID, and stopped by that PID: nothing else on the machine is touched.
+source "$(dirname "${BASH_SOURCE[0]}")/nginx.sh"
 
 STACK_PIDS=()
 STACK_NAMES=()
@@ -113,19 +114,76 @@ wait_tcp() {
   done
 }
 
-# The services that exist, each with the path prefix the ingress routes to it (CONTRACT.md section 1).
-# The web front end takes every other path; the expiration service has no route: it only consumes and publishes events.
-STACK_SERVICES=(auth tickets orders expiration payments web)
-declare -A STACK_ROUTES=(
-  [auth]='^/api/users(/|$)' [tickets]='^/api/tickets(/|$)' [orders]='^/api/orders(/|$)' [payments]='^/api/payments(/|$)'
-  [web]='/'
-)
+# The services are the binary's own list (`ticketing services --json`, in start order); nothing here repeats it.
+# stack_services BIN_DIR reads it and fills:
+#   STACK_ALL_SERVICES  every service, in start order
+#   STACK_ROUTES        [service]=the nginx location regex of its path prefixes (CONTRACT.md section 1), '/' for the
+#                       catch-all (the web front end, every other path); none for a service without routes (expiration
+#                       only consumes and publishes events)
+#   STACK_CATCH_ALL     the service whose route is '/', if any
+#   STACK_DATABASES     [service]=1 for each service with a database of its own (see stack_has_database)
+#   STACK_SERVICES      the services to start: all of them, unless the caller has set it (a benchmark starts only
+#                       those on its path), in which case it is only checked
+# stack_start calls it; a caller that needs the lists before that (scripts/cluster) calls it itself.
+STACK_ALL_SERVICES=()
+STACK_CATCH_ALL=
+declare -gA STACK_ROUTES=() STACK_DATABASES=()
+stack_services() {
+  local bin=$1 json listing name database routes service
+  json=$("$bin/ticketing" services --json) || {
+    echo "stack: cannot run \`$bin/ticketing services --json\`: BIN_DIR must hold a built ticketing" >&2
+    return 1
+  }
+  listing=$(python3 -c '
+import json, re, sys
+try:
+    services = json.loads(sys.argv[1])["services"]
+    for service in services:
+        name, routes = service["name"], service["routes"]
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            sys.exit(f"a service name the scripts cannot use: {name!r}")
+        prefixes = [re.escape(route) for route in routes]
+        if "/" in routes:
+            location = "/"
+        elif prefixes:
+            location = "^" + (prefixes[0] if len(prefixes) == 1 else "(" + "|".join(prefixes) + ")") + "(/|$)"
+        else:
+            location = "-"
+        print(name, 1 if service["database"] else 0, location, sep="\t")
+except (ValueError, KeyError, TypeError) as error:
+    sys.exit(f"not the list of services it should be ({type(error).__name__}: {error})")
+' "$json") || { echo "stack: \`$bin/ticketing services --json\` printed no list of services the scripts can read" >&2; return 1; }
+  STACK_ALL_SERVICES=()
+  STACK_CATCH_ALL=
+  STACK_ROUTES=()
+  STACK_DATABASES=()
+  while IFS=$'\t' read -r name database routes; do
+    STACK_ALL_SERVICES+=("$name")
+    if [[ $database == 1 ]]; then STACK_DATABASES[$name]=1; fi
+    if [[ $routes != - ]]; then STACK_ROUTES[$name]=$routes; fi
+    if [[ $routes == / ]]; then STACK_CATCH_ALL=$name; fi
+  done <<<"$listing"
+  if ! declare -p STACK_SERVICES >/dev/null 2>&1; then STACK_SERVICES=("${STACK_ALL_SERVICES[@]}"); fi
+  for service in "${STACK_SERVICES[@]}"; do
+    if [[ " ${STACK_ALL_SERVICES[*]} " != *" $service "* ]]; then
+      echo "stack: there is no service $service (the binary has: ${STACK_ALL_SERVICES[*]})" >&2
+      return 1
+    fi
+  done
+}
 
-# stack_start DATA_DIR FRONT_PORT BIN_DIR: starts nats-server, the Stripe emulator, every service and nginx.
+# stack_has_database NAME: whether the service has a database of its own (it then migrates it: serve --migrate).
+stack_has_database() {
+  [[ -n ${STACK_DATABASES[$1]:-} ]]
+}
+
+# stack_start DATA_DIR FRONT_PORT BIN_DIR: starts nats-server, the Stripe emulator, the services (STACK_SERVICES, else
+# every one) and nginx. A service with a database migrates it as it starts (serve --migrate; it has it to itself).
 # Exports NATS_URL, STRIPE_API_BASE and the service ports (STACK_PORT_<service>) for the caller.
 # STACK_STRIPE_PORT, if set, is the emulator's port (else a free one).
 stack_start() {
   local data=$1 front=$2 bin=$3
+  stack_services "$bin"
   mkdir -p "$data/logs" "$data/nats"
   local logs=$data/logs
 
@@ -138,11 +196,14 @@ stack_start() {
   stack_stripe "$data"
   export TICKETING_DATA_DIR=$data
   stack_internal_door
-  local service port
+  local service port migrate
   for service in "${STACK_SERVICES[@]}"; do
     port=$(free_port)
     export "STACK_PORT_$service=$port"
-    stack_spawn "$service" "$logs/$service.log" env PORT="$port" "$bin/ticketing" serve "$service" --hostname 127.0.0.1
+    migrate=()
+    if stack_has_database "$service"; then migrate=(--migrate); fi
+    stack_spawn "$service" "$logs/$service.log" \
+      env PORT="$port" "$bin/ticketing" serve "$service" "${migrate[@]}" --hostname 127.0.0.1
   done
   for service in "${STACK_SERVICES[@]}"; do
     local var="STACK_PORT_$service"
@@ -164,127 +225,6 @@ stack_stripe() {
     "$root/.venv/bin/python" "$root/scripts/lib/localstripe_loopback.py" --port "$port" ${state:+--state "$state"}
   wait_tcp "$port" 30
   export STRIPE_API_BASE=http://127.0.0.1:$port
-}
-
-# The web front end calls the API through a second, loopback-only door that keeps the visitor's address (which
-# the public door has put in X-Real-IP), so that sign-in throttling still counts per visitor, not per web server.
-# Call before starting the services: it exports the door's address as TICKETING_API_URL.
-stack_internal_door() {
-  STACK_INTERNAL_PORT=$(free_port)
-  export TICKETING_API_URL=http://127.0.0.1:$STACK_INTERNAL_PORT
-}
-
-# stack_front DATA_DIR FRONT_PORT: nginx with both doors, routing to the STACK_PORT_<service> ports.
-stack_front() {
-  local data=$1 front=$2
-  mkdir -p "$data/nginx"
-  stack_error_pages "$data/nginx/errors"
-  stack_nginx_config "$data/nginx" "$front" "$STACK_INTERNAL_PORT" >"$data/nginx/nginx.conf"
-  stack_spawn nginx "$data/logs/nginx.log" nginx -c "$data/nginx/nginx.conf" -p "$data/nginx" -e "$data/logs/nginx-error.log"
-  wait_tcp "$front" 20
-}
-
-# stack_error_pages DIR: nginx's own error pages, written from Resources/ErrorPages (one page in the site's look, and a
-# title and a sentence per page), so they show even when the web service is down.
-stack_error_pages() {
-  local dir=$1 source name title message
-  source=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/Resources/ErrorPages
-  mkdir -p "$dir"
-  cp "$source/errors.css" "$dir/"
-  while IFS=$'\t' read -r name title message; do
-    TITLE=$title MESSAGE=$message python3 -c 'import os, sys; sys.stdout.write(sys.stdin.read().replace("{{title}}", os.environ["TITLE"]).replace("{{message}}", os.environ["MESSAGE"]))' \
-      <"$source/page.html" >"$dir/$name.html"
-  done <"$source/pages.tsv"
-}
-
-# The front door: the contract's path table. Without a web service, other paths answer the contract's JSON 404;
-# unknown /api/ paths always do.
-stack_nginx_config() {
-  local dir=$1 front=$2 internal=$3 service var port pages=$1/errors
-  [[ $(id -u) -eq 0 ]] && echo "user root;"
-  cat <<CONF
-daemon off;
-worker_processes auto;
-pid $dir/nginx.pid;
-events { worker_connections 1024; }
-http {
-  access_log $dir/../logs/nginx-access.log;
-  client_body_temp_path $dir/client_body;
-  proxy_temp_path $dir/proxy;
-  fastcgi_temp_path $dir/fastcgi;
-  uwsgi_temp_path $dir/uwsgi;
-  scgi_temp_path $dir/scgi;
-  client_max_body_size 1m;
-  server_tokens off;
-  types { text/html html; text/css css; }
-  # nginx's own refusals (not the services' answers, which pass through untouched) speak like the rest of the site:
-  # the contract's JSON envelope under /api/, the site's page elsewhere. \$uri is the normalised path nginx routed
-  # by; a request line too long or too broken to parse has none, so the raw line decides, and a line nginx could
-  # not read at all gets the page (the default route is the web front end).
-  map "\$uri \$request" \$front_error_kind { volatile; ~^/api/ json; "~^ [A-Z]+ +/+api/" json; default html; }
-  map \$status \$front_error_reason {
-    volatile; 400 "Bad Request"; 404 "Not Found"; 405 "Method Not Allowed"; 408 "Request Timeout"; 411 "Length Required";
-    413 "Payload Too Large"; 414 "URI Too Long"; 431 "Request Header Fields Too Large"; 500 "Something went wrong";
-    501 "Not Implemented"; 503 "Service unavailable"; 505 "HTTP Version Not Supported"; default "Something went wrong";
-  }
-  map \$status \$front_error_page {
-    volatile; 404 404.html; 413 413.html; 414 too-large.html; 431 too-large.html; 500 500.html; 503 503.html; default 400.html;
-  }
-CONF
-  for service in "${STACK_SERVICES[@]}"; do
-    var="STACK_PORT_$service"
-    [[ -n ${STACK_ROUTES[$service]:-} ]] || continue
-    # STACK_PORT_<service> may list several replicas' ports: nginx balances across them.
-    echo -n "  upstream $service {"
-    for port in ${!var}; do echo -n " server 127.0.0.1:$port max_fails=1 fail_timeout=2s;"; done
-    echo " keepalive 32; }"
-  done
-  stack_nginx_server "$front" '$remote_addr' web "$pages"
-  stack_nginx_server "$internal" '$http_x_real_ip' "" "$pages"
-  echo "}"
-}
-
-# stack_nginx_server PORT REAL_IP WITH_WEB PAGES: one server block of the routing table; PAGES holds nginx's error pages.
-stack_nginx_server() {
-  local port=$1 real_ip=$2 with_web=$3 pages=$4 service
-  cat <<CONF
-  server {
-    listen 127.0.0.1:$port;
-    proxy_http_version 1.1;
-    proxy_set_header Connection "";
-    proxy_set_header Host \$host;
-    proxy_set_header X-Real-IP $real_ip;
-    proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-    proxy_set_header X-Forwarded-Proto \$scheme;
-    proxy_set_header X-Request-Id \$request_id;
-    # A replica that dies mid-request, or a service with none left, is the contract's 503, not nginx's own page.
-    proxy_next_upstream error timeout;
-    error_page 502 504 =503 /_errors/\$front_error_kind;
-    # 494 is nginx's private code for headers too large (it would send 400): 431 says what went wrong.
-    error_page 494 =431 /_errors/\$front_error_kind;
-    error_page 400 404 405 408 411 413 414 500 501 505 /_errors/\$front_error_kind;
-    location = /_errors/json {
-      internal; default_type application/json; add_header X-Content-Type-Options nosniff always;
-      return 200 '{"errors":[{"message":"\$front_error_reason"}]}';
-    }
-    location = /_errors/html { internal; root "$pages"; add_header X-Content-Type-Options nosniff always; try_files /\$front_error_page =500; }
-    # The pages' stylesheet must be public: a strict Content-Security-Policy allows only style files from the site.
-    location = /_errors/errors.css { root "$pages"; add_header X-Content-Type-Options nosniff always; try_files /errors.css =404; }
-CONF
-  for service in "${STACK_SERVICES[@]}"; do
-    [[ -n ${STACK_ROUTES[$service]:-} && ${STACK_ROUTES[$service]} != / ]] || continue
-    echo "    location ~ ${STACK_ROUTES[$service]} { proxy_pass http://$service; }"
-  done
-  echo "    location /api/ { return 404; }"
-  if [[ -n $with_web && -n ${STACK_ROUTES[web]:-} && " ${STACK_SERVICES[*]} " == *" web "* ]]; then
-    # Every service answers these on its own port, for probes and scrapes; through the public door they are not there
-    # (CONTRACT.md section 1). nginx matches the normalised path, so //metrics, /%6detrics and /metrics/ are caught too.
-    echo "    location ~ ^/(metrics|healthz|readyz)(/|\$) { return 404; }"
-    echo "    location / { proxy_pass http://web; }"
-  else
-    echo "    location / { default_type application/json; add_header X-Content-Type-Options nosniff always; return 404 '{\"errors\":[{\"message\":\"Not Found\"}]}'; }"
-  fi
-  echo "  }"
 }
 
 # As root, PostgreSQL runs as the postgres user (setpriv executes it in place, so a spawned server's PID is its own).

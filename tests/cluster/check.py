@@ -1,5 +1,6 @@
 """After a chaos run: checks every guarantee from the services' databases and APIs, and prints the figures.
-Usage: check.py REQUESTS.jsonl KILLS.jsonl BASE_URL [ROLLING.jsonl] (PGPORT and PSQL in the environment). Exits 1
+Usage: check.py REQUESTS.jsonl KILLS.jsonl BASE_URL [ROLLING.jsonl] (PGPORT, PSQL and SERVICES, the services the run
+started, in the environment). Exits 1
 if a check fails. ROLLING.jsonl has a line per replica restarted with SIGTERM in the rolling-restart phase.
 
 Events a killed consumer had taken come back only after the ack wait, so the database checks are repeated until
@@ -15,7 +16,7 @@ import requests
 
 requests_log, kills_log, base = sys.argv[1:4]
 rolling_log = sys.argv[4] if len(sys.argv) > 4 else None
-SERVICES = ("auth", "tickets", "orders", "expiration", "payments", "web")
+SERVICES = tuple(os.environ["SERVICES"].split())
 # Which service answers each kind of request chaos.py sends (the expiration service answers none: events only).
 SERVICE_OF = {"signup": "auth", "signin": "auth", "currentuser": "auth", "create_ticket": "tickets", "list": "tickets", "order": "orders", "cancel": "orders",
               "pay": "payments", "page": "web"}

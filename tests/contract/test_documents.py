@@ -39,7 +39,7 @@ def test_openapi_is_a_valid_openapi_3_1_document():
 
 
 def test_asyncapi_names_exactly_the_subjects_the_services_define():
-    swift = (ROOT / "Sources/TicketingCore/Events/Events.swift").read_text()
+    swift = (ROOT / "Sources/TicketingEvents/Contract/Events.swift").read_text()
     enum = swift[swift.index("public enum Subject"):swift.index("}", swift.index("public enum Subject"))]
     defined = set(re.findall(r'case \w+ = "([^"]+)"', enum))
     document = load("asyncapi.yaml")

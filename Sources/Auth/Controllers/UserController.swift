@@ -25,9 +25,8 @@ struct UserController: RouteCollection, Sendable {
         if !(4...20).contains(password.count) { errors.add("password", "Password must be between 4 and 20 characters") }
         try errors.throwIfAny()
 
-        let transactions = request.application.writeTransactions
         if let address = request.clientAddress {
-            try await transactions.runStatement(on: request.db) { db in
+            try await request.statement { db in
                 try await signUps.take("signup-address:" + address, on: db.sql, refusing: "Too many sign-ups, try again later")
             }
         }
@@ -37,7 +36,7 @@ struct UserController: RouteCollection, Sendable {
         }
         let user = User(email: email, passwordHash: try await request.password.async.hash(password))
         do {
-            try await transactions.runStatement(on: request.db) { db in try await user.create(on: db) }
+            try await request.statement { db in try await user.create(on: db) }
         } catch where DatabaseErrors.isConstraintViolation(error) {
             // The unique index decides, so two simultaneous sign-ups with one email cannot both succeed.
             throw AppError.badRequest("Email in use")
@@ -59,15 +58,14 @@ struct UserController: RouteCollection, Sendable {
         let keys = SignInThrottle.Keys(
             email: email, device: await DeviceToken.id(in: request, for: email), address: request.clientAddress
         )
-        let transactions = request.application.writeTransactions
-        try await transactions.run(on: request.db) { tx in try await throttle.admit(keys, on: tx.sql) }
+        try await request.transaction { tx in try await throttle.admit(keys, on: tx.db.sql) }
         let user = try await User.query(on: request.db).filter(\.$email == email).first()
         // An unknown email costs a hash check too, so response times do not reveal which emails exist.
         let hash = user?.passwordHash ?? decoyHash
         guard try await request.password.async.verify(password, created: hash), let user else {
             throw AppError.badRequest("Invalid credentials")
         }
-        try await transactions.run(on: request.db) { tx in try await throttle.succeeded(keys, on: tx.sql) }
+        try await request.transaction { tx in try await throttle.succeeded(keys, on: tx.db.sql) }
         return try await startSession(for: user, status: .ok, on: request)
     }
 
@@ -78,7 +76,7 @@ struct UserController: RouteCollection, Sendable {
         if let session = request.verifiedSession {
             let event = SessionRevokedEvent(sessionId: session.id, expiresAt: ISOTimestamp.string(session.expires))
             try await request.transaction { tx in
-                if try await SessionRevocations.record(event, on: tx) { try await Outbox.record(event, on: tx) }
+                if try await SessionRevocations.record(event, on: tx.db) { try await tx.record(event) }
             }
             request.application.sessionRevocations.insert(session.id, expiresAtMs: session.expires.epochMilliseconds)
         }

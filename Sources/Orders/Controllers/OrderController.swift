@@ -67,7 +67,6 @@ struct OrderController: RouteCollection, Sendable {
         case .tooFrequent(let retryAfter):
             throw AppError.tooManyRequests("Too many orders, try again later", retryAfter: retryAfter)
         }
-        request.application.events?.relay.wake()
         return try await OrderResponse(order, ticket).encodeResponse(status: .created, for: request)
     }
 
@@ -82,7 +81,7 @@ struct OrderController: RouteCollection, Sendable {
     @Sendable
     func cancel(_ request: Request) async throws -> HTTPStatus {
         let order = try await ownedOrder(request)
-        let outcome = try await request.transaction { tx in try await Order.cancel(try order.requireID(), on: tx) }
+        let outcome = try await request.transaction { tx in try await Order.cancel(try order.requireID(), in: tx) }
         if outcome == .complete { throw AppError.badRequest("Cannot cancel a completed order") }
         return .noContent
     }

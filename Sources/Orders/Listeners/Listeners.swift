@@ -43,7 +43,7 @@ struct ExpirationCompleteListener: Listener {
 
     func onMessage(_ event: ExpirationCompleteEvent, context: ListenerContext) async throws -> ListenerOutcome {
         guard let id = UUID(uuidString: event.orderId) else { throw UnknownOrder(id: event.orderId) }
-        guard try await Order.cancel(id, on: context.db) != nil else { throw UnknownOrder(id: event.orderId) }
+        guard try await Order.cancel(id, in: context.transaction) != nil else { throw UnknownOrder(id: event.orderId) }
         return .done
     }
 }

@@ -27,12 +27,12 @@ extension Order {
 
     /// Cancels the order and records `order:cancelled`, unless it is already cancelled or complete.
     /// Re-reads and retries when it changed underneath; returns the status the order ended in.
-    static func cancel(_ id: UUID, on db: any Database) async throws -> OrderStatus? {
+    static func cancel(_ id: UUID, in tx: UnitOfWork.Transaction) async throws -> OrderStatus? {
         while true {
-            guard let order = try await Order.findForUpdate(id, on: db) else { return nil }
+            guard let order = try await Order.findForUpdate(id, on: tx.db) else { return nil }
             guard [.created, .awaitingPayment].contains(order.status) else { return order.status }
-            if try await order.transition(to: .cancelled, from: [.created, .awaitingPayment], on: db) {
-                try await Outbox.record(order.cancelledEvent, on: db)
+            if try await order.transition(to: .cancelled, from: [.created, .awaitingPayment], on: tx.db) {
+                try await tx.record(order.cancelledEvent)
                 return .cancelled
             }
         }

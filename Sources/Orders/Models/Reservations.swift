@@ -45,13 +45,13 @@ final class Reservations: Sendable {
     }
 
     private let queue = Mutex(Queue())
-    private let transactions: WriteTransactions
+    private let unitOfWork: UnitOfWork
     private let orderRate: RateLimit
     private let maxHeld: Int
     static let maxBatch = 128
 
-    init(transactions: WriteTransactions, limits: AbuseLimits) {
-        self.transactions = transactions
+    init(unitOfWork: UnitOfWork, limits: AbuseLimits) {
+        self.unitOfWork = unitOfWork
         orderRate = RateLimit(limit: limits.ordersPerUser, window: limits.orderWindow)
         maxHeld = limits.activeOrdersPerUser
     }
@@ -84,7 +84,7 @@ final class Reservations: Sendable {
         let result: Result<[UUID: Outcome], any Error>
         do {
             let orders = [order] + others.map(\.order)
-            result = .success(try await transactions.run(on: db) { tx in try await self.insert(orders, on: tx) })
+            result = .success(try await unitOfWork.run(on: db) { tx in try await self.insert(orders, in: tx) })
         } catch {
             result = .failure(error)
         }
@@ -107,7 +107,8 @@ final class Reservations: Sendable {
 
     /// Decides every order of the batch: refused by a buyer's limit, inserted, or lost to an active order of its
     /// ticket. The inserted ones get their `order:created` events.
-    private func insert(_ orders: [Order], on db: any Database) async throws -> [UUID: Outcome] {
+    private func insert(_ orders: [Order], in tx: UnitOfWork.Transaction) async throws -> [UUID: Outcome] {
+        let db = tx.db
         var outcomes: [UUID: Outcome] = [:]
         var admitted: [Order] = []
         let byBuyer = Dictionary(grouping: orders, by: \.userId)
@@ -146,7 +147,7 @@ final class Reservations: Sendable {
             ON CONFLICT DO NOTHING RETURNING id
             """).all().map { try $0.decode(column: "id", as: UUID.self) })
         for order in admitted { outcomes[order.id!] = won.contains(order.id!) ? .reserved : .taken }
-        try await Outbox.record(admitted.filter { won.contains($0.id!) }.map(\.createdEvent), on: db)
+        try await tx.record(admitted.filter { won.contains($0.id!) }.map(\.createdEvent))
         return outcomes
     }
 }

@@ -69,26 +69,47 @@ extension Request {
     }
 }
 
-extension Database {
-    public var sql: any SQLDatabase {
-        self as! any SQLDatabase
+extension Application {
+    /// On SQLite, switches to write-ahead logging (readers never wait for the writer) with `synchronous=NORMAL`: a
+    /// commit no longer waits for an fsync, which is what bounds SQLite's write rate, and a crashed process still loses
+    /// nothing; only a power loss can take back the last commits. PostgreSQL, the production database, keeps its own
+    /// full durability.
+    func tuneDatabase(_ location: DatabaseLocation) async throws {
+        if location.isSQLite {
+            try await sql.raw("PRAGMA journal_mode=WAL").run()
+            // Per-connection settings: the SQLite driver keeps one connection per event loop, so set them on each.
+            // A connection reopened after an error falls back to the defaults (FULL, no mapping): slower, never less
+            // safe. Mapping the file lets reads skip a system call per page: a connection's own page cache is
+            // dropped whenever another connection writes, which in a busy service is all the time.
+            for eventLoop in eventLoopGroup.makeIterator() {
+                guard let connection = databases.database(logger: logger, on: eventLoop)?.sql else { continue }
+                try await connection.raw("PRAGMA synchronous=NORMAL").run()
+                try await connection.raw("PRAGMA mmap_size=268435456").run()
+            }
+        }
     }
 
-    /// Ends a `SELECT` that reads rows to change them in the caller's transaction: on PostgreSQL the rows stay locked
-    /// until it ends, so concurrent writers take turns; SQLite write transactions already take turns.
-    public var lockForUpdate: SQLQueryString {
-        sql.dialect.name == "postgresql" ? "FOR UPDATE" : ""
+    /// Runs the registered migrations. Replicas of a service start together on one PostgreSQL database, so there they
+    /// migrate one at a time. A SQLite file belongs to the one process that serves it, so nothing else migrates it
+    /// meanwhile.
+    func migrate(_ location: DatabaseLocation) async throws {
+        try await location.isSQLite ? autoMigrate() : migrateOneAtATime()
     }
 
-    /// Like `lockForUpdate`, but on PostgreSQL rows another transaction holds are skipped rather than waited for.
-    public var lockForUpdateSkippingLocked: SQLQueryString {
-        sql.dialect.name == "postgresql" ? "FOR UPDATE SKIP LOCKED" : ""
-    }
-}
+    /// Any fixed number will do: an advisory lock belongs to one database, and nothing else in ours takes one.
+    static let migrationLock: Int64 = 0x7469_636B_6574_696E
 
-public enum DatabaseErrors {
-    /// True for a unique, check or foreign-key violation on either driver: the database refused the write.
-    public static func isConstraintViolation(_ error: any Error) -> Bool {
-        (error as? any DatabaseError)?.isConstraintFailure ?? false
+    /// Migrates in one transaction that first takes an advisory lock: a replica starting beside another waits there,
+    /// then finds the work done instead of racing it to the same `CREATE TABLE`. The lock ends with the transaction,
+    /// however that ends, and PostgreSQL's DDL is transactional, so a failed migration leaves nothing half done.
+    private func migrateOneAtATime() async throws {
+        let migrations = migrations
+        let logLevel = fluent.migrationLogLevel
+        try await db.transaction { tx in
+            try await tx.sql.raw("SELECT pg_advisory_xact_lock(\(bind: Self.migrationLock))").run()
+            // Every migration of a service is for its one database, so each runs in this transaction.
+            let migrator = Migrator(databaseFactory: { _ in tx }, migrations: migrations, on: tx.eventLoop, migrationLogLevel: logLevel)
+            try await migrator.setupIfNeeded().flatMap { migrator.prepareBatch() }.get()
+        }
     }
 }

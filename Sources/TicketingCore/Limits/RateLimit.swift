@@ -59,10 +59,13 @@ private struct RateLimitMissing: Error {}
 
 public enum RateLimits {
     /// Deletes, hourly, the counts whose window ended more than `longestWindow` ago: they no longer limit anything.
-    public static func pruneRegularly(longestWindow: Double, db: @escaping @Sendable () -> any Database, logger: Logger) async {
-        await repeatEvery(3_600, logger: logger, failure: "pruning rate limits failed") {
-            let before = Date().addingTimeInterval(-longestWindow).epochMilliseconds
-            try await db().sql.raw("DELETE FROM rate_limits WHERE window_started_ms < \(bind: before)").run()
+    public static func pruning(longestWindow: Double, in service: ServiceContext) -> BackgroundWork {
+        let (database, logger) = (service.database, service.logger)
+        return BackgroundWork("rate limit pruning") {
+            await repeatEvery(3_600, logger: logger, failure: "pruning rate limits failed") {
+                let before = Date().addingTimeInterval(-longestWindow).epochMilliseconds
+                try await database().sql.raw("DELETE FROM rate_limits WHERE window_started_ms < \(bind: before)").run()
+            }
         }
     }
 }

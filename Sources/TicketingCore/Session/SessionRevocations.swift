@@ -107,15 +107,4 @@ extension Application {
         storage[SessionRevocationsKey.self] = created
         return created
     }
-
-    /// Refuses signed-out sessions: adds the `revoked_sessions` table and reads it into memory every second.
-    /// The service's listeners should include `SessionRevokedListener` (the auth service records sign-outs itself).
-    /// Call before `prepareDatabase`.
-    public func useSessionRevocations() {
-        migrations.add(CreateRevokedSessions())
-        let revocations = sessionRevocations
-        lifecycle.use(BackgroundTask { [unowned self] in
-            await revocations.refreshRegularly(db: { self.db }, logger: self.logger)
-        })
-    }
 }

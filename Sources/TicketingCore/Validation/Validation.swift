@@ -114,11 +114,6 @@ extension Parameters {
     }
 }
 
-extension Character {
-    /// `0`…`9` only, where `isNumber` also takes other scripts' digits and fractions.
-    public var isASCIIDigit: Bool { ("0"..."9").contains(self) }
-}
-
 /// `?limit=` of a paged list: digits only, within `1...max`; every list of the API pages the same way.
 public enum PageSize {
     public static func read(_ request: Request, default fallback: Int = 100, max: Int = 1_000) throws -> Int {

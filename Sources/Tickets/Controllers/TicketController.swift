@@ -49,11 +49,10 @@ struct TicketController: RouteCollection, Sendable {
         let input = try ValidTicket(request.decodeBody(TicketInput.self))
         let ticket = Ticket(title: input.title, price: input.price, userId: user.id)
         try await request.transaction { tx in
-            try await ticket.create(on: tx)
-            try await Outbox.record(
+            try await ticket.create(on: tx.db)
+            try await tx.record(
                 TicketCreatedEvent(id: try ticket.requireID().uuidString.lowercased(), version: ticket.version,
-                                   title: ticket.title, price: ticket.price, userId: ticket.userId),
-                on: tx
+                                   title: ticket.title, price: ticket.price, userId: ticket.userId)
             )
         }
         return try await TicketResponse(ticket).encodeResponse(status: .created, for: request)
@@ -69,13 +68,13 @@ struct TicketController: RouteCollection, Sendable {
         for attempt in 1... {
             do {
                 return try await request.transaction { tx in
-                    guard let ticket = try await Ticket.findForUpdate(id, on: tx) else { throw AppError.notFound }
+                    guard let ticket = try await Ticket.findForUpdate(id, on: tx.db) else { throw AppError.notFound }
                     guard ticket.userId == user.id else { throw AppError.notAuthorized }
                     guard ticket.orderId == nil else { throw AppError.badRequest("Cannot edit a reserved ticket") }
                     ticket.title = input.title
                     ticket.priceCents = input.price.cents
-                    try await ticket.saveNextVersion(on: tx)
-                    try await Outbox.record(try ticket.updatedEvent, on: tx)
+                    try await ticket.saveNextVersion(on: tx.db)
+                    try await tx.record(try ticket.updatedEvent)
                     return try TicketResponse(ticket)
                 }
             } catch is StaleTicket where attempt < 5 {

@@ -20,7 +20,7 @@ struct OrderCreatedListener: Listener {
     func onMessage(_ event: OrderCreatedEvent, context: ListenerContext) async throws -> ListenerOutcome {
         try await OrderVersions.applyInOrder(event.id, version: event.version, on: context.db) {
             if let id = UUID(uuidString: event.ticket.id), let reserved = try await Ticket.reserveIfFree(id, for: event.id, on: context.db) {
-                try await Outbox.record(reserved, on: context.db)
+                try await context.record(reserved)
                 return .done
             }
             let ticket = try await findTicket(event.ticket.id, on: context.db)
@@ -40,7 +40,7 @@ struct OrderCancelledListener: Listener {
             if ticket.orderId == event.id {
                 ticket.orderId = nil
                 try await ticket.saveNextVersion(on: context.db)
-                try await Outbox.record(try ticket.updatedEvent, on: context.db)
+                try await context.record(try ticket.updatedEvent)
             }
             return .done
         }

@@ -1,0 +1,138 @@
+import JWT
+import ServiceLifecycle
+
+extension Application {
+    /// Wires `service` in one fixed order: the shared middleware and health routes, the database (migrated only when
+    /// `migrate`), the event bus (`bus`, an in-memory one in unit tests, or JetStream at `NATS_URL`), the service's
+    /// listeners, middleware and routes, and its background work. Returns the background services in start order (the
+    /// events first); graceful shutdown stops them in reverse, so work that writes stops before the events drain.
+    public func wire(
+        _ service: ServiceDefinition, _ config: TicketingConfig, migrate: Bool, bus: (any EventBus)? = nil,
+        tuning: EventTuning = EventTuning()
+    ) async throws -> [any ServiceLifecycle.Service] {
+        try await shareHTTP(config, errors: service.errors(config))
+        guard let migrations = service.migrations else {
+            return try install(await service.build(ServiceContext(app: self, config: config, events: nil)))
+        }
+        try await openDatabase(config, migrations: migrations, migrate: migrate)
+        let events = try await connectEvents(config, bus: bus, pollInterval: tuning.relayPollInterval)
+        storage[ServiceEventsKey.self] = events
+        let parts = try await service.build(ServiceContext(app: self, config: config, events: events))
+        let consumed = parts.listeners.map(\.subject)
+        guard consumed == service.consumes else {
+            throw WiringError(description: "\(service.name) declares it consumes \(service.consumes.map(\.rawValue)) but listens to \(consumed.map(\.rawValue))")
+        }
+        let revocations = sessionRevocations
+        let refresh = BackgroundWork("session revocations") { [unowned self] in
+            await revocations.refreshRegularly(db: { self.db }, logger: self.logger)
+        }
+        return [events.running(listeners: parts.listeners, policy: tuning.listeners), refresh] + (try install(parts))
+    }
+
+    /// Applies `service`'s migrations and returns, opening nothing but its database (`ticketing migrate`).
+    public func migrate(_ service: ServiceDefinition, _ config: TicketingConfig) async throws {
+        guard let migrations = service.migrations else { throw WiringError(description: "\(service.name) has no database") }
+        try await openDatabase(config, migrations: migrations, migrate: true)
+    }
+
+    /// The database step: connects, registers the machinery's, the session revocations' and the service's own tables,
+    /// and migrates when asked.
+    private func openDatabase(_ config: TicketingConfig, migrations: [any Migration], migrate: Bool) async throws {
+        let location = try DatabaseLocation(url: config.databaseURL)
+        try useDatabase(location)
+        writeTransactions = WriteTransactions(sqlite: location.isSQLite)
+        readinessChecks = [.database]
+        self.migrations.add(ServiceEvents.migrations + [CreateRevokedSessions()] + migrations)
+        try await tuneDatabase(location)
+        if migrate { try await self.migrate(location) }
+    }
+
+    /// The event bus step: `bus` if given, else JetStream at `NATS_URL` (which need not be up: the relay and the
+    /// listeners wait for it).
+    private func connectEvents(_ config: TicketingConfig, bus: (any EventBus)?, pollInterval: Double) async throws -> ServiceEvents {
+        let database: @Sendable () -> any Database = { [unowned self] in self.db }
+        guard let bus else {
+            return try await ServiceEvents.connect(
+                urls: config.natsURL, name: config.service, replicas: config.streamReplicas,
+                database: database, transactions: writeTransactions, logger: logger, pollInterval: pollInterval
+            )
+        }
+        return ServiceEvents(bus: bus, database: database, transactions: writeTransactions, logger: logger, pollInterval: pollInterval)
+    }
+
+    /// What every service shares: middleware (errors, request ids, the session), the session key, password hashing,
+    /// the HTTP client's timeouts and the health routes.
+    private func shareHTTP(_ config: TicketingConfig, errors: ErrorHandling) async throws {
+        TicketingMetrics.bootstrap()
+        middleware = .init()
+        middleware.use(ResponseHeadersMiddleware())
+        middleware.use(RequestIDMiddleware())
+        middleware.use(RouteLoggingMiddleware(logLevel: .info))
+        for outer in errors.outside { middleware.use(outer) }
+        middleware.use(errors.errors)
+        middleware.use(CurrentUserMiddleware(revocations: sessionRevocations))
+
+        await jwt.keys.add(hmac: HMACKey(from: config.jwtKey), digestAlgorithm: .sha256)
+        sessionIssuer = SessionIssuer(lifetime: TimeInterval(config.sessionLifetimeSeconds), secureCookie: config.secureCookies)
+        passwords.use(.bcrypt(cost: config.bcryptCost))
+        // A dependency that cannot be reached should cost a visitor seconds, not the client's default ten per try.
+        http.client.configuration.timeout = .init(connect: .seconds(2), read: .seconds(15))
+        readinessChecks = []
+        try routes.register(collection: HealthController())
+    }
+
+    /// The service's own middleware and routes; returns its background work.
+    private func install(_ parts: ServiceParts) throws -> [any ServiceLifecycle.Service] {
+        for middleware in parts.middleware { self.middleware.use(middleware) }
+        for collection in parts.routes { try routes.register(collection: collection) }
+        return parts.background
+    }
+}
+
+struct WiringError: Error, CustomStringConvertible {
+    var description: String
+}
+
+extension Application {
+    struct ServiceEventsKey: StorageKey {
+        typealias Value = ServiceEvents
+    }
+
+    /// The service's events, once wired with a database.
+    public var events: ServiceEvents? {
+        storage[ServiceEventsKey.self]
+    }
+
+    private struct WriteTransactionsKey: StorageKey {
+        typealias Value = WriteTransactions
+    }
+
+    var writeTransactions: WriteTransactions {
+        get { storage[WriteTransactionsKey.self] ?? WriteTransactions(sqlite: false) }
+        set { storage[WriteTransactionsKey.self] = newValue }
+    }
+}
+
+extension Request {
+    /// Runs `body` as one unit of work: its changes and the events it records commit together, and are published
+    /// once committed.
+    public func transaction<T: Sendable>(_ body: @escaping @Sendable (UnitOfWork.Transaction) async throws -> T) async throws -> T {
+        try await unitOfWork.run(on: db, body)
+    }
+
+    /// Runs one write statement that records no event (see `UnitOfWork.statement`).
+    public func statement<T: Sendable>(_ body: @escaping @Sendable (any Database) async throws -> T) async throws -> T {
+        try await unitOfWork.statement(on: db, body)
+    }
+
+    private var unitOfWork: UnitOfWork {
+        get throws {
+            guard let events = application.events else { throw AppError.internalFailure }
+            return events.unitOfWork
+        }
+    }
+}
+
+extension Listener {
+    var subject: Subject { Payload.subject }
+}

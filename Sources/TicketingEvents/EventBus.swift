@@ -1,0 +1,80 @@
+import Foundation
+import Logging
+import JetStream
+
+/// What services need from the broker. `JetStreamBus` is the real one; `InMemoryBus`, in TicketingTesting, has the
+/// same delivery rules for fast unit tests of listeners.
+public protocol EventBus: Sendable {
+    /// Publishes in order; returns once every message is stored (or known to be a duplicate).
+    func publish(_ messages: [OutgoingMessage]) async throws
+    /// Makes sure the stream for the contract's subjects exists. Safe to call again.
+    func prepare() async throws
+    func subscribe(_ consumer: ConsumerConfiguration) async throws -> any EventSource
+    var isConnected: Bool { get }
+    func close() async
+}
+
+/// A durable consumer's messages.
+public protocol EventSource: Sendable {
+    /// Up to `batch` messages, waiting at most `timeout` seconds; empty when none came.
+    func fetch(batch: Int, timeout: Double) async throws -> [any DeliveredMessage]
+}
+
+/// A delivery of one message; settle it with exactly one of `ack`, `nak` or `term`.
+public protocol DeliveredMessage: Sendable {
+    var messageID: String? { get }
+    var subject: String { get }
+    var data: Data { get }
+    /// 1 on the first delivery.
+    var deliveryCount: Int { get }
+    /// The message's place in the stream: names a message that came without an id.
+    var streamSequence: UInt64 { get }
+    func ack() throws
+    func nak(delay: Double?) throws
+    func term() throws
+}
+
+extension JetStreamMessage: DeliveredMessage {}
+
+/// A JetStream pull consumer as an event source.
+struct JetStreamSource: EventSource {
+    let subscription: PullSubscription
+
+    func fetch(batch: Int, timeout: Double) async throws -> [any DeliveredMessage] {
+        try await subscription.fetch(batch: batch, timeout: timeout)
+    }
+}
+
+/// The event bus on NATS JetStream: one stream, `TICKETING`, holding the six subjects.
+public final class JetStreamBus: EventBus {
+    public static let streamName = "TICKETING"
+    let connection: JetStreamConnection
+    let stream: StreamConfiguration
+
+    public init(connection: JetStreamConnection, replicas: Int = 1) {
+        self.connection = connection
+        stream = StreamConfiguration(name: Self.streamName, subjects: Subject.allCases.map(\.rawValue), replicas: replicas)
+    }
+
+    public static func connect(urls: String, name: String, replicas: Int = 1, logger: Logger) async throws -> JetStreamBus {
+        JetStreamBus(connection: try await JetStreamConnection.connect(urls: urls, name: name, logger: logger), replicas: replicas)
+    }
+
+    public func publish(_ messages: [OutgoingMessage]) async throws {
+        try await connection.publish(messages)
+    }
+
+    public func prepare() async throws {
+        try await connection.ensureStream(stream)
+    }
+
+    public func subscribe(_ consumer: ConsumerConfiguration) async throws -> any EventSource {
+        JetStreamSource(subscription: try await connection.pullSubscribe(stream: stream.name, consumer))
+    }
+
+    public var isConnected: Bool { connection.isConnected }
+
+    public func close() async {
+        await connection.close()
+    }
+}
