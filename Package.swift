@@ -5,6 +5,41 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
+/// What the packages above depend on, pinned too, so that a build without Package.resolved (the release image's)
+/// resolves exactly these versions: this environment's package copies cannot be pinned by commit. SwiftPM warns about a
+/// package no target uses, so the executable names one product of each, one the graph builds anyway. (Two packages of
+/// the graph, swift-http-types and swift-http-structured-headers, build nothing here and are left to resolve.)
+let transitive: [(url: String, version: Version, product: String)] = [
+    ("https://github.com/vapor/async-kit.git", "1.22.0", "AsyncKit"),
+    ("https://github.com/vapor/console-kit.git", "4.16.2", "ConsoleKit"),
+    ("https://github.com/vapor/jwt-kit.git", "5.8.0", "JWTKit"),
+    ("https://github.com/vapor/leaf-kit.git", "1.14.3", "LeafKit"),
+    ("https://github.com/vapor/multipart-kit.git", "4.7.1", "MultipartKit"),
+    ("https://github.com/vapor/postgres-kit.git", "2.17.0", "PostgresKit"),
+    ("https://github.com/vapor/postgres-nio.git", "1.33.2", "PostgresNIO"),
+    ("https://github.com/vapor/routing-kit.git", "4.9.3", "RoutingKit"),
+    ("https://github.com/vapor/sqlite-kit.git", "4.5.2", "SQLiteKit"),
+    ("https://github.com/vapor/sqlite-nio.git", "1.13.2", "SQLiteNIO"),
+    ("https://github.com/apple/swift-algorithms.git", "1.2.1", "Algorithms"),
+    ("https://github.com/apple/swift-asn1.git", "1.7.4", "SwiftASN1"),
+    ("https://github.com/apple/swift-async-algorithms.git", "1.1.4", "AsyncAlgorithms"),
+    ("https://github.com/apple/swift-atomics.git", "1.3.0", "Atomics"),
+    ("https://github.com/apple/swift-certificates.git", "1.21.1", "X509"),
+    ("https://github.com/apple/swift-collections", "1.6.0", "DequeModule"),
+    ("https://github.com/apple/swift-configuration.git", "1.4.0", "Configuration"),
+    ("https://github.com/apple/swift-crypto.git", "4.5.2", "Crypto"),
+    ("https://github.com/apple/swift-distributed-tracing.git", "1.7.3", "Tracing"),
+    ("https://github.com/swift-extras/swift-extras-base64", "1.2.0", "ExtrasBase64"),
+    ("https://github.com/apple/swift-nio-extras.git", "1.35.2", "NIOExtras"),
+    ("https://github.com/apple/swift-nio-http2.git", "1.46.0", "NIOHTTP2"),
+    ("https://github.com/apple/swift-nio-ssl.git", "2.37.6", "NIOSSL"),
+    ("https://github.com/apple/swift-nio-transport-services.git", "1.28.0", "NIOTransportServices"),
+    ("https://github.com/apple/swift-numerics.git", "1.1.1", "RealModule"),
+    ("https://github.com/apple/swift-service-context.git", "1.5.1", "ServiceContextModule"),
+    ("https://github.com/apple/swift-system", "1.8.1", "SystemPackage"),
+    ("https://github.com/vapor/websocket-kit.git", "2.16.2", "WebSocketKit"),
+]
+
 let package = Package(
     name: "ticketing",
     platforms: [.macOS(.v13)],
@@ -28,7 +63,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/fluent-kit.git", exact: "1.57.0"),
         .package(url: "https://github.com/vapor/sql-kit.git", exact: "3.36.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
-    ],
+    ] + transitive.map { .package(url: $0.url, exact: $0.version) },
     targets: [
         .systemLibrary(
             name: "CNATS",
@@ -99,7 +134,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
+            ] + transitive.map { .product(name: $0.product, package: packageName($0.url)) },
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -162,3 +197,9 @@ let package = Package(
         ),
     ]
 )
+
+/// A package's name in `.product(package:)`: the last part of its URL, without `.git`.
+func packageName(_ url: String) -> String {
+    let last = url.split(separator: "/").last.map(String.init) ?? url
+    return last.hasSuffix(".git") ? String(last.dropLast(4)) : last
+}
