@@ -60,11 +60,13 @@ private struct RateLimitMissing: Error {}
 public enum RateLimits {
     /// Deletes, hourly, the counts whose window ended more than `longestWindow` ago: they no longer limit anything.
     public static func pruning(longestWindow: Double, in service: ServiceContext) -> BackgroundWork {
-        let (database, logger) = (service.database, service.logger)
+        let (database, writes, logger) = (service.database, service.unitOfWork, service.logger)
         return BackgroundWork("rate limit pruning") {
             await repeatEvery(3_600, logger: logger, failure: "pruning rate limits failed") {
                 let before = Date().addingTimeInterval(-longestWindow).epochMilliseconds
-                try await database().sql.raw("DELETE FROM rate_limits WHERE window_started_ms < \(bind: before)").run()
+                try await writes.statement(on: database()) { db in
+                    try await db.sql.raw("DELETE FROM rate_limits WHERE window_started_ms < \(bind: before)").run()
+                }
             }
         }
     }

@@ -24,7 +24,7 @@ extension Application {
         }
         let revocations = sessionRevocations
         let refresh = BackgroundWork("session revocations") { [unowned self] in
-            await revocations.refreshRegularly(db: { self.db }, logger: self.logger)
+            await revocations.refreshRegularly(db: { self.db }, writes: events.unitOfWork, logger: self.logger)
         }
         return [events.running(listeners: parts.listeners, policy: tuning.listeners), refresh] + (try install(parts))
     }

@@ -43,7 +43,9 @@ public final class SessionRevocations: Sendable {
     /// Reads what other replicas (and the listener) recorded into memory, every `interval` seconds, until cancelled.
     /// Rows are read again for a while after the last one seen, so a commit that lands late, or a replica whose
     /// clock is behind, is not missed; expired sessions are forgotten, in memory and in the table.
-    func refreshRegularly(db: @escaping @Sendable () -> any Database, logger: Logger, interval: Double = 1) async {
+    /// The pruning is a write, so it takes its turn with the service's other writers (`writes`): on SQLite a second
+    /// writer would otherwise wait in SQLite's busy handler on one of the few threads every statement needs.
+    func refreshRegularly(db: @escaping @Sendable () -> any Database, writes: UnitOfWork, logger: Logger, interval: Double = 1) async {
         var seenUntil: Int64 = 0
         var lastPruned = Date.distantPast
         await repeatEvery(interval, logger: logger, failure: "reading revoked sessions failed") {
@@ -57,7 +59,9 @@ public final class SessionRevocations: Sendable {
             if lastPruned.timeIntervalSinceNow < -3_600 {
                 let now = Date().epochMilliseconds
                 forget(expiredBefore: now)
-                try await db().sql.raw("DELETE FROM revoked_sessions WHERE expires_at_ms < \(bind: now)").run()
+                try await writes.statement(on: db()) { db in
+                    try await db.sql.raw("DELETE FROM revoked_sessions WHERE expires_at_ms < \(bind: now)").run()
+                }
                 lastPruned = Date()
             }
         }
