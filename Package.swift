@@ -111,7 +111,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "Auth", dependencies: ["TicketingCore"], swiftSettings: swiftSettings),
-        .target(name: "Tickets", dependencies: ["TicketingCore"], swiftSettings: swiftSettings),
+        .target(
+            name: "Tickets",
+            dependencies: ["TicketingCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
         .target(name: "Orders", dependencies: ["TicketingCore"], swiftSettings: swiftSettings),
         .target(name: "Expiration", dependencies: ["TicketingCore"], swiftSettings: swiftSettings),
         .target(name: "Payments", dependencies: ["TicketingCore"], swiftSettings: swiftSettings),
@@ -167,7 +171,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TicketsTests",
-            dependencies: ["Tickets", "TicketingTesting", "JetStream"],
+            dependencies: ["Tickets", "TicketingTesting", "JetStream", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

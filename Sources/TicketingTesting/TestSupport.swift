@@ -22,7 +22,7 @@ public enum TestSupport {
     /// tests of the limits themselves pass their own.
     public static let generousLimits = AbuseLimits(
         signInFailuresPerEmail: 1_000_000, signInFailuresPerAddress: 1_000_000, signUpsPerAddress: 1_000_000,
-        ordersPerUser: 1_000_000, activeOrdersPerUser: 1_000_000
+        ordersPerUser: 1_000_000, activeOrdersPerUser: 1_000_000, verificationsPerAddress: 1_000_000
     )
 
     public static func config(service: String, secureCookies: Bool = false, limits: AbuseLimits = generousLimits) -> TicketingConfig {

@@ -26,6 +26,10 @@ final class EventPayloadTests: XCTestCase {
             #"{"id":"t1","orderId":"o1","price":20,"title":"C","userId":"u1","version":2}"#
         )
         XCTAssertEqual(
+            try json(TicketUpdatedEvent(id: "t1", version: 3, title: "C", price: Money(cents: 2000), userId: "u1", orderId: "o1", holderId: "u2")),
+            #"{"holderId":"u2","id":"t1","orderId":"o1","price":20,"title":"C","userId":"u1","version":3}"#
+        )
+        XCTAssertEqual(
             try json(OrderCreatedEvent(
                 id: "o1", version: 0, status: .created, userId: "u2", expiresAt: "2026-11-22T10:15:00.000Z",
                 ticket: .init(id: "t1", price: Money(cents: 999))

@@ -50,6 +50,9 @@ def service_deployment(catalog, name):
         env.append({"name": "DATABASE_URL", "valueFrom": {"secretKeyRef": {"name": f"{name}-db", "key": "url"}}})
     if name == "payments":
         env.append({"name": "STRIPE_KEY", "valueFrom": {"secretKeyRef": {"name": "stripe-secret", "key": "STRIPE_KEY"}}})
+    if name == "tickets":
+        # Every replica signs passes with the same Ed25519 key, so a pass verifies whichever replica a door asks.
+        env.append({"name": "PASS_SIGNING_KEY", "valueFrom": {"secretKeyRef": {"name": "pass-signing-key", "key": "PASS_SIGNING_KEY"}}})
     if name in catalog.nats_services:
         nats_env, volume, mount = nats_client(name)
         env += nats_env

@@ -16,7 +16,7 @@ free_port() {
 # machine speed, never reaches. Exported for the services the caller starts next.
 stack_generous_limits() {
   export SIGNIN_LIMIT_PER_EMAIL=1000000 SIGNIN_LIMIT_PER_ADDRESS=1000000 SIGNUP_LIMIT=1000000 ORDER_LIMIT=1000000 \
-    ACTIVE_ORDERS_PER_USER=1000000
+    ACTIVE_ORDERS_PER_USER=1000000 VERIFY_LIMIT=1000000
 }
 
 # stack_spawn NAME LOGFILE COMMAND...: starts a child in the background and records it.

@@ -101,16 +101,3 @@ struct UserController: RouteCollection, Sendable {
         return response
     }
 }
-
-extension Request {
-    /// The client's address: the ingress's `X-Real-IP` when present (nginx sets it and overwrites any client value),
-    /// else the peer. Only an address is taken from the header: anything else in it counts as the peer's, so a
-    /// malformed value can neither choose a fresh key nor escape the per-address limits.
-    var clientAddress: String? {
-        if let header = headers.first(name: "X-Real-IP"),
-           (2...45).contains(header.count), header.allSatisfy({ $0.isHexDigit || $0 == "." || $0 == ":" }) {
-            return header
-        }
-        return remoteAddress?.ipAddress
-    }
-}

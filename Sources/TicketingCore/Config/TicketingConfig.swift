@@ -26,6 +26,9 @@ public struct TicketingConfig: Sendable {
     public var sessionLifetimeSeconds: Int
     public var bcryptCost: Int
     public var limits: AbuseLimits
+    /// The tickets service's Ed25519 key for passes, as 64 hex digits of seed (`PASS_SIGNING_KEY`); nil locally,
+    /// where the service keeps one in the data directory.
+    public var passSigningKey: String?
 
     public init(
         service: String,
@@ -44,7 +47,8 @@ public struct TicketingConfig: Sendable {
         secureCookies: Bool = false,
         sessionLifetimeSeconds: Int = 7 * 86_400,
         bcryptCost: Int = 12,
-        limits: AbuseLimits = AbuseLimits()
+        limits: AbuseLimits = AbuseLimits(),
+        passSigningKey: String? = nil
     ) {
         self.service = service
         self.dataDirectory = dataDirectory
@@ -64,6 +68,7 @@ public struct TicketingConfig: Sendable {
         self.sessionLifetimeSeconds = sessionLifetimeSeconds
         self.bcryptCost = bcryptCost
         self.limits = limits
+        self.passSigningKey = passSigningKey
     }
 
     public struct Invalid: Error, CustomStringConvertible {
@@ -112,8 +117,10 @@ public struct TicketingConfig: Sendable {
                 signInFailuresPerAddress: try integer("SIGNIN_LIMIT_PER_ADDRESS", AbuseLimits.defaults.signInFailuresPerAddress, range: 1...1_000_000),
                 signUpsPerAddress: try integer("SIGNUP_LIMIT", AbuseLimits.defaults.signUpsPerAddress, range: 1...1_000_000),
                 ordersPerUser: try integer("ORDER_LIMIT", AbuseLimits.defaults.ordersPerUser, range: 1...1_000_000),
-                activeOrdersPerUser: try integer("ACTIVE_ORDERS_PER_USER", AbuseLimits.defaults.activeOrdersPerUser, range: 1...1_000_000)
-            )
+                activeOrdersPerUser: try integer("ACTIVE_ORDERS_PER_USER", AbuseLimits.defaults.activeOrdersPerUser, range: 1...1_000_000),
+                verificationsPerAddress: try integer("VERIFY_LIMIT", AbuseLimits.defaults.verificationsPerAddress, range: 1...1_000_000)
+            ),
+            passSigningKey: value("PASS_SIGNING_KEY")
         )
     }
 }
@@ -133,10 +140,14 @@ public struct AbuseLimits: Sendable, Equatable {
     public var ordersPerUser: Int
     /// Reservations (orders awaiting payment) one buyer may hold at once (`ACTIVE_ORDERS_PER_USER`).
     public var activeOrdersPerUser: Int
+    /// Passes one client address may verify per `verifyWindow` (`VERIFY_LIMIT`): a door scans often, a forger
+    /// guessing codes far more.
+    public var verificationsPerAddress: Int
 
     public var signInWindow: Double = 15 * 60
     public var signUpWindow: Double = 60 * 60
     public var orderWindow: Double = 10 * 60
+    public var verifyWindow: Double = 60
 
     public static let defaults = AbuseLimits()
 
@@ -145,20 +156,22 @@ public struct AbuseLimits: Sendable, Equatable {
         signInFailuresPerAddress: Int = 100,
         signUpsPerAddress: Int = 20,
         ordersPerUser: Int = 20,
-        activeOrdersPerUser: Int = 5
+        activeOrdersPerUser: Int = 5,
+        verificationsPerAddress: Int = 120
     ) {
         self.signInFailuresPerEmail = signInFailuresPerEmail
         self.signInFailuresPerAddress = signInFailuresPerAddress
         self.signUpsPerAddress = signUpsPerAddress
         self.ordersPerUser = ordersPerUser
         self.activeOrdersPerUser = activeOrdersPerUser
+        self.verificationsPerAddress = verificationsPerAddress
     }
 }
 
 /// A secret generated once per checkout and kept in the data directory, so local runs need no setup
 /// and every local service shares it. Deployments set the variable instead.
-enum LocalSecret {
-    static func load(named name: String, in directory: String) throws -> String {
+public enum LocalSecret {
+    public static func load(named name: String, in directory: String) throws -> String {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = URL(fileURLWithPath: directory).appendingPathComponent(name).path
         // Written to a private temporary file, then linked into place: link(2) fails if the name exists,

@@ -49,7 +49,7 @@ public enum Validate {
 
     private static let localSymbols = Set("!#$%&'*+-/=?^_`{|}~.".utf8)
 
-    static func isASCIIAlphanumeric(_ byte: UInt8) -> Bool {
+    public static func isASCIIAlphanumeric(_ byte: UInt8) -> Bool {
         (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
     }
 

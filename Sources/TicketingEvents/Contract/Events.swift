@@ -81,14 +81,17 @@ public struct TicketUpdatedEvent: Event, Equatable {
     public var userId: String
     /// Present while an order holds the ticket.
     public var orderId: String?
+    /// Present once the order's payment made its buyer the ticket's holder (CONTRACT.md section 7).
+    public var holderId: String?
 
-    public init(id: String, version: Int, title: String, price: Money, userId: String, orderId: String?) {
+    public init(id: String, version: Int, title: String, price: Money, userId: String, orderId: String?, holderId: String? = nil) {
         self.id = id
         self.version = version
         self.title = title
         self.price = price
         self.userId = userId
         self.orderId = orderId
+        self.holderId = holderId
     }
 }
 

@@ -66,7 +66,7 @@ struct ValidTicket {
     }
 }
 
-/// Ticket JSON: `{id, title, price, userId, version, orderId?}`.
+/// Ticket JSON: `{id, title, price, userId, version, orderId?, holderId?}`.
 struct TicketResponse: Content {
     var id: String
     var title: String
@@ -74,6 +74,7 @@ struct TicketResponse: Content {
     var userId: String
     var version: Int
     var orderId: String?
+    var holderId: String?
 
     init(_ ticket: Ticket) throws {
         id = try ticket.requireID().uuidString.lowercased()
@@ -82,6 +83,7 @@ struct TicketResponse: Content {
         userId = ticket.userId
         version = ticket.version
         orderId = ticket.orderId
+        holderId = ticket.holderId
     }
 }
 
@@ -90,7 +92,7 @@ extension Ticket {
         get throws {
             TicketUpdatedEvent(
                 id: try requireID().uuidString.lowercased(), version: version, title: title, price: price,
-                userId: userId, orderId: orderId
+                userId: userId, orderId: orderId, holderId: holderId
             )
         }
     }

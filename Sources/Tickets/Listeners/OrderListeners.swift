@@ -19,7 +19,7 @@ struct OrderCreatedListener: Listener {
 
     func onMessage(_ event: OrderCreatedEvent, context: ListenerContext) async throws -> ListenerOutcome {
         try await OrderVersions.applyInOrder(event.id, version: event.version, on: context.db) {
-            if let id = UUID(uuidString: event.ticket.id), let reserved = try await Ticket.reserveIfFree(id, for: event.id, on: context.db) {
+            if let id = UUID(uuidString: event.ticket.id), let reserved = try await Ticket.reserveIfFree(id, for: event.id, buyer: event.userId, on: context.db) {
                 try await context.record(reserved)
                 return .done
             }
@@ -39,6 +39,7 @@ struct OrderCancelledListener: Listener {
             let ticket = try await findTicket(event.ticket.id, on: context.db)
             if ticket.orderId == event.id {
                 ticket.orderId = nil
+                ticket.buyerId = nil
                 try await ticket.saveNextVersion(on: context.db)
                 try await context.record(try ticket.updatedEvent)
             }

@@ -36,3 +36,28 @@ struct CreateOrderVersion: AsyncMigration {
         try await database.schema("order_versions").delete()
     }
 }
+
+/// Holding (CONTRACT.md section 7): who ordered the ticket, who holds it since the order was paid, and the serial of
+/// their pass. The holder's own list reads held tickets newest first from a partial index.
+struct AddHolding: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        // One column per statement: SQLite adds one at a time.
+        try await database.schema(Ticket.schema).field("buyer_id", .string).update()
+        try await database.schema(Ticket.schema).field("holder_id", .string).update()
+        try await database.schema(Ticket.schema).field("serial", .int, .required, .sql(.default(0))).update()
+        try await database.schema(Ticket.schema).field("held_at", .datetime).update()
+        try await database.sql.raw("""
+            CREATE INDEX tickets_held ON tickets (holder_id, held_at, id) WHERE holder_id IS NOT NULL
+            """).run()
+        // A payment names its order, not its ticket.
+        try await database.sql.raw("CREATE INDEX tickets_by_order ON tickets (order_id) WHERE order_id IS NOT NULL").run()
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.sql.raw("DROP INDEX tickets_by_order").run()
+        try await database.sql.raw("DROP INDEX tickets_held").run()
+        for column in ["buyer_id", "holder_id", "serial", "held_at"] {
+            try await database.schema(Ticket.schema).deleteField(.key(.init(stringLiteral: column))).update()
+        }
+    }
+}

@@ -9,8 +9,15 @@ final class Ticket: Model, @unchecked Sendable {
     @Field(key: "user_id") var userId: String
     /// Raised by one on every change; an update that read an older version does not apply (optimistic locking).
     @Field(key: "version") var version: Int
-    /// The order holding the ticket, while one does.
+    /// The order holding the ticket, while one does, and once paid the order that bought it.
     @OptionalField(key: "order_id") var orderId: String?
+    /// Who made that order: the holder to be once it is paid.
+    @OptionalField(key: "buyer_id") var buyerId: String?
+    /// Who holds the ticket since its order was paid.
+    @OptionalField(key: "holder_id") var holderId: String?
+    /// The pass's serial: raised with every hand-over, so an older pass of the ticket is no longer the current one.
+    @Field(key: "serial") var serial: Int
+    @OptionalField(key: "held_at") var heldAt: Date?
     @Field(key: "created_at") var createdAt: Date
 
     init() {}
@@ -21,6 +28,7 @@ final class Ticket: Model, @unchecked Sendable {
         priceCents = price.cents
         self.userId = userId
         version = 0
+        serial = 0
         self.createdAt = createdAt
     }
 

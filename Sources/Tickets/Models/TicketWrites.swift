@@ -11,7 +11,8 @@ extension Ticket {
     /// transactions are already one at a time.
     static func findForUpdate(_ id: UUID, on db: any Database) async throws -> Ticket? {
         guard let row = try await db.sql.raw("""
-            SELECT title, price_cents, user_id, version, order_id, created_at FROM tickets WHERE id = \(bind: id) \(db.lockForUpdate)
+            SELECT title, price_cents, user_id, version, order_id, buyer_id, holder_id, serial, held_at, created_at
+            FROM tickets WHERE id = \(bind: id) \(db.lockForUpdate)
             """).first()
         else { return nil }
         // Decoded by hand: this runs for every reservation and release, and Fluent's generic decoding costs more.
@@ -23,17 +24,22 @@ extension Ticket {
         )
         ticket.version = try row.decode(column: "version", as: Int.self)
         ticket.orderId = try row.decode(column: "order_id", as: String?.self)
+        ticket.buyerId = try row.decode(column: "buyer_id", as: String?.self)
+        ticket.holderId = try row.decode(column: "holder_id", as: String?.self)
+        ticket.serial = try row.decode(column: "serial", as: Int.self)
+        ticket.heldAt = try row.decode(column: "held_at", as: Date?.self)
         ticket.$id.exists = true
         return ticket
     }
 
-    /// Writes the ticket's title, price and order as the next version, only if the stored row is still at the
-    /// version this copy was read at. Throws `StaleTicket` otherwise, so nothing is ever silently overwritten.
+    /// Writes the ticket's title, price, order and holding as the next version, only if the stored row is still at
+    /// the version this copy was read at. Throws `StaleTicket` otherwise, so nothing is ever silently overwritten.
     func saveNextVersion(on db: any Database) async throws {
         let id = try requireID()
         let row = try await db.sql.raw("""
             UPDATE tickets SET title = \(bind: title), price_cents = \(bind: priceCents), order_id = \(bind: orderId),
-                   version = version + 1
+                   buyer_id = \(bind: buyerId), holder_id = \(bind: holderId), serial = \(bind: serial),
+                   held_at = \(bind: heldAt), version = version + 1
             WHERE id = \(bind: id) AND version = \(bind: version)
             RETURNING version
             """).first()
@@ -45,9 +51,9 @@ extension Ticket {
 extension Ticket {
     /// Reserves a free ticket for the order in one statement and returns its announcement (the next version).
     /// Nil when the ticket is unknown or already held: the caller reads it to tell which.
-    static func reserveIfFree(_ id: UUID, for orderId: String, on db: any Database) async throws -> TicketUpdatedEvent? {
+    static func reserveIfFree(_ id: UUID, for orderId: String, buyer: String, on db: any Database) async throws -> TicketUpdatedEvent? {
         guard let row = try await db.sql.raw("""
-            UPDATE tickets SET order_id = \(bind: orderId), version = version + 1
+            UPDATE tickets SET order_id = \(bind: orderId), buyer_id = \(bind: buyer), version = version + 1
             WHERE id = \(bind: id) AND order_id IS NULL
             RETURNING title, price_cents, user_id, version
             """).first()
@@ -68,10 +74,14 @@ enum OrderVersions {
         case next, alreadyApplied, early
     }
 
-    static func position(of orderId: String, version: Int, on db: any Database) async throws -> Position {
-        let current = try await db.sql.raw("SELECT version FROM order_versions WHERE order_id = \(bind: orderId)")
+    /// The last version of the order applied here; nil before its `order:created`.
+    static func version(of orderId: String, on db: any Database) async throws -> Int? {
+        try await db.sql.raw("SELECT version FROM order_versions WHERE order_id = \(bind: orderId)")
             .first()?.decode(column: "version", as: Int.self)
-        switch current {
+    }
+
+    static func position(of orderId: String, version: Int, on db: any Database) async throws -> Position {
+        switch try await self.version(of: orderId, on: db) {
         case nil: return version == 0 ? .next : .early
         case let current? where version <= current: return .alreadyApplied
         case let current? where version == current + 1: return .next

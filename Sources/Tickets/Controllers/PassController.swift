@@ -1,0 +1,103 @@
+import FluentSQL
+import SQLKit
+import TicketingCore
+
+/// Holding and passes (CONTRACT.md section 7): the tickets a user holds, a held ticket's signed pass, the key that
+/// checks passes offline, and the door's check of a pass.
+struct PassController: RouteCollection, Sendable {
+    let key: PassKey
+    let verifications: RateLimit
+
+    func boot(routes: any RoutesBuilder) throws {
+        let tickets = routes.grouped("api", "tickets")
+        tickets.get("pass-key", use: passKey)
+        tickets.post("verify", use: verify)
+        let signedIn = tickets.grouped(RequireAuthMiddleware())
+        signedIn.get("held", use: held)
+        signedIn.get(":id", "pass", use: pass)
+    }
+
+    /// The current user's held tickets, newest first, a page at a time as the tickets list pages (`?limit=`,
+    /// `?after=<id of the last ticket seen>`, a `Link` header on a full page).
+    @Sendable
+    func held(_ request: Request) async throws -> Response {
+        let user = try request.requireUser()
+        let limit = try PageSize.read(request)
+        var continuing: SQLQueryString = ""
+        if let after = request.query[String.self, at: "after"] {
+            guard let id = UUID(uuidString: after), let cursor = try await Ticket.find(id, on: request.db), cursor.holderId == user.id else {
+                throw AppError.invalid([ErrorItem(message: "Unknown ticket to continue after", field: "after")])
+            }
+            continuing = "AND (held_at, id) < (SELECT held_at, id FROM tickets WHERE id = \(bind: id))"
+        }
+        let page = try await request.sql.raw("""
+            SELECT * FROM tickets WHERE holder_id = \(bind: user.id) \(continuing)
+            ORDER BY held_at DESC, id DESC LIMIT \(unsafeRaw: String(limit))
+            """).all(decodingFluent: Ticket.self).map(TicketResponse.init)
+        let response = try await page.encodeResponse(for: request)
+        if page.count == limit, let last = page.last {
+            response.headers.add(name: .link, value: #"</api/tickets/held?limit=\#(limit)&after=\#(last.id)>; rel="next""#)
+        }
+        return response
+    }
+
+    struct PassResponse: Content {
+        var ticketId: String
+        var holderId: String
+        var serial: Int
+        var code: String
+    }
+
+    /// The holder's pass; anyone else is refused as the contract's 401.
+    @Sendable
+    func pass(_ request: Request) async throws -> PassResponse {
+        let user = try request.requireUser()
+        guard let ticket = try await Ticket.find(try request.parameters.id(), on: request.db) else { throw AppError.notFound }
+        guard let holder = ticket.holderId, holder == user.id else { throw AppError.notAuthorized }
+        let pass = Pass(ticketId: try ticket.requireID().uuidString.lowercased(), holderId: holder, serial: ticket.serial)
+        return PassResponse(ticketId: pass.ticketId, holderId: holder, serial: pass.serial, code: try key.code(for: pass))
+    }
+
+    struct KeyResponse: Content {
+        var alg = "Ed25519"
+        var publicKey: String
+    }
+
+    @Sendable
+    func passKey(_ request: Request) async throws -> KeyResponse {
+        KeyResponse(publicKey: key.publicKey)
+    }
+
+    struct VerifyInput: Decodable {
+        var code: String?
+    }
+
+    struct Verdict: Content {
+        var valid: Bool
+        var reason: String?
+        var ticketId: String?
+        var title: String?
+        var holderId: String?
+    }
+
+    /// Whether a code is a pass this service signed and still the ticket's current one. No sign-in: a door asks;
+    /// counted per client address, as a forger guessing codes would ask far more often than a door.
+    @Sendable
+    func verify(_ request: Request) async throws -> Verdict {
+        let code = try request.decodeBody(VerifyInput.self).code
+        guard let code, !code.isEmpty else { throw AppError.invalid([ErrorItem(message: "Code must be provided", field: "code")]) }
+        if let address = request.clientAddress {
+            try await request.statement { db in
+                try await verifications.take("verify-address:" + address, on: db.sql, refusing: "Too many verifications, try again later")
+            }
+        }
+        guard let pass = key.verify(code), let id = UUID(uuidString: pass.ticketId),
+              let ticket = try await Ticket.find(id, on: request.db), ticket.holderId != nil
+        else { return Verdict(valid: false, reason: "invalid") }
+        guard ticket.holderId == pass.holderId, ticket.serial == pass.serial else {
+            // Signed by this service for an earlier holder: the ticket has changed hands since.
+            return Verdict(valid: false, reason: "resold")
+        }
+        return Verdict(valid: true, ticketId: pass.ticketId, title: ticket.title, holderId: pass.holderId)
+    }
+}

@@ -1,0 +1,32 @@
+import TicketingCore
+
+/// `payment:created` makes the order's buyer the holder of the ticket the order reserved, with the next pass serial,
+/// and announces it with `ticket:updated` (carrying `holderId`).
+struct PaymentCreatedListener: Listener {
+    let queueGroup = QueueGroup.tickets
+
+    func onMessage(_ event: PaymentCreatedEvent, context: ListenerContext) async throws -> ListenerOutcome {
+        let db = context.db
+        guard let id = try await db.sql.raw("""
+            SELECT id FROM tickets WHERE order_id = \(bind: event.orderId) \(db.lockForUpdate)
+            """).first()?.decode(column: "id", as: UUID.self),
+            let ticket = try await Ticket.findForUpdate(id, on: db)
+        else {
+            // No ticket reserved by the order: its `order:created` has not been applied yet (wait for it), or its
+            // cancellation freed the ticket first (the payment is being refunded: nothing to hold).
+            return try await OrderVersions.version(of: event.orderId, on: db) == nil ? .retryLater : .done
+        }
+        guard ticket.holderId == nil else { return .done }
+        guard let buyer = ticket.buyerId else {
+            // Reserved before this service recorded buyers: the holder is not known here.
+            context.logger.warning("paid ticket has no recorded buyer; not held", metadata: ["order-id": "\(event.orderId)"])
+            return .done
+        }
+        ticket.holderId = buyer
+        ticket.serial += 1
+        ticket.heldAt = Date()
+        try await ticket.saveNextVersion(on: db)
+        try await context.record(try ticket.updatedEvent)
+        return .done
+    }
+}
