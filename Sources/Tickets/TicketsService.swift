@@ -6,7 +6,7 @@ extension ServiceDefinition {
     public static let tickets = ServiceDefinition(
         name: "tickets", defaultPort: 4002, routes: ["/api/tickets"], publishes: [.ticketCreated, .ticketUpdated],
         consumes: [.sessionRevoked, .orderCreated, .orderCancelled, .paymentCreated],
-        migrations: [CreateTicket(), CreateOrderVersion(), AddHolding(), CreateRateLimits()]
+        migrations: [CreateTicket(), CreateOrderVersion(), AddHolding(), CreateRateLimits(), AddCheckIn()]
     ) { service in
         let config = service.config
         let key = try PassKey(hex: config.passSigningKey ?? LocalSecret.load(named: "pass-signing-key", in: config.dataDirectory))

@@ -6,25 +6,28 @@ import TicketingCore
 import TicketingTesting
 import XCTVapor
 
+/// A ticket listed by a seller, ordered by `buyer` and paid, as the events arrive in production.
+func heldTicket(
+    _ app: Application, _ bus: InMemoryBus, buyer: TestClient, seller given: TestClient? = nil, title: String = "Concert"
+) async throws -> String {
+    let seller: TestClient
+    if let given { seller = given } else { seller = try await TestClient.signedIn(app) }
+    let id = try await createTicket(seller, title: title)["id"] as! String
+    let orderId = UUID().uuidString.lowercased()
+    let order = OrderCreatedEvent(id: orderId, version: 0, status: .created, userId: buyer.userId,
+                                  expiresAt: ISOTimestamp.string(Date().addingTimeInterval(900)),
+                                  ticket: .init(id: id, price: Money(cents: 2000)))
+    let payment = PaymentCreatedEvent(id: UUID().uuidString.lowercased(), orderId: orderId, stripeId: "pi_test")
+    // The payment first: it waits for the order it pays for, as it may when the two come from different services.
+    try await bus.publish([OutgoingMessage(subject: Subject.paymentCreated.rawValue, id: UUID().uuidString, data: try payment.encoded())])
+    try await bus.publish([OutgoingMessage(subject: Subject.orderCreated.rawValue, id: UUID().uuidString, data: try order.encoded())])
+    try await eventually { try await TestClient.signedOut(app).send(.GET, "/api/tickets/\(id)").object["holderId"] as? String == buyer.userId }
+    return id
+}
+
 /// Holding and passes (CONTRACT.md section 7): a paid order's buyer holds the ticket and gets a signed pass that a
 /// door can check, online or with the public key alone.
 final class PassTests: XCTestCase {
-    /// A ticket listed by a seller, ordered by `buyer` and paid, as the events arrive in production.
-    func heldTicket(_ app: Application, _ bus: InMemoryBus, buyer: TestClient, title: String = "Concert") async throws -> String {
-        let seller = try await TestClient.signedIn(app)
-        let id = try await createTicket(seller, title: title)["id"] as! String
-        let orderId = UUID().uuidString.lowercased()
-        let order = OrderCreatedEvent(id: orderId, version: 0, status: .created, userId: buyer.userId,
-                                      expiresAt: ISOTimestamp.string(Date().addingTimeInterval(900)),
-                                      ticket: .init(id: id, price: Money(cents: 2000)))
-        let payment = PaymentCreatedEvent(id: UUID().uuidString.lowercased(), orderId: orderId, stripeId: "pi_test")
-        // The payment first: it waits for the order it pays for, as it may when the two come from different services.
-        try await bus.publish([OutgoingMessage(subject: Subject.paymentCreated.rawValue, id: UUID().uuidString, data: try payment.encoded())])
-        try await bus.publish([OutgoingMessage(subject: Subject.orderCreated.rawValue, id: UUID().uuidString, data: try order.encoded())])
-        try await eventually { try await TestClient.signedOut(app).send(.GET, "/api/tickets/\(id)").object["holderId"] as? String == buyer.userId }
-        return id
-    }
-
     func testAPaidOrdersBuyerHoldsTheTicketAndSeesItInTheirList() async throws {
         try await withTickets { app, bus in
             let buyer = try await TestClient.signedIn(app)
@@ -98,11 +101,12 @@ final class PassTests: XCTestCase {
             let otherKey = try PassKey(hex: String(repeating: "ab", count: 32))
             let forged = try otherKey.code(for: Pass(ticketId: id, holderId: buyer.userId, serial: 1))
             let someoneElse = try XCTUnwrap(Pass.parse(code)).pass.signedPart.replacingOccurrences(of: buyer.userId, with: UUID().uuidString.lowercased())
+            let lastCharacterChanged = code.dropLast() + (code.last == "A" ? "B" : "A")
             var tampered = Array(code)
             let position = code.count / 2
             tampered[position] = tampered[position] == "a" ? "b" : "a"
             let codes = [
-                String(tampered), forged, someoneElse + "." + code.split(separator: ".").last!, code + "x", code.uppercased(),
+                String(tampered), String(lastCharacterChanged), forged, someoneElse + "." + code.split(separator: ".").last!, code + "x", code.uppercased(),
                 String(code.dropLast()), "P1", "", String(repeating: "A", count: 10_000), "P1." + UUID().uuidString.lowercased() + ".x.1." + String(code.split(separator: ".").last!),
             ]
             for candidate in codes {
@@ -163,6 +167,56 @@ final class PassTests: XCTestCase {
             XCTAssertEqual(refused.errorEnvelope?.errors, [ErrorItem(message: "Too many verifications, try again later")])
             let another = try await verify(from: "192.0.2.8")
             XCTAssertEqual(another.status, .ok, "counted per address")
+        }
+    }
+}
+
+/// Check-in (CONTRACT.md section 7): the issuer admits a pass's holder exactly once.
+final class CheckInTests: XCTestCase {
+    func testTheIssuerAdmitsTheHolderOnceAndThePassThenSaysCheckedIn() async throws {
+        try await withTickets { app, bus in
+            let (seller, buyer) = (try await TestClient.signedIn(app), try await TestClient.signedIn(app))
+            let id = try await heldTicket(app, bus, buyer: buyer, seller: seller)
+            let code = try await buyer.send(.GET, "/api/tickets/\(id)/pass").object["code"] as! String
+            let body = #"{"code": "\#(code)"}"#
+
+            for other in [buyer, try await TestClient.signedIn(app), TestClient.signedOut(app)] {
+                let refused = try await other.send(.POST, "/api/tickets/checkins", json: body)
+                XCTAssertEqual(refused.status, .unauthorized, "only the issuer checks in")
+            }
+            let forged = try await seller.send(.POST, "/api/tickets/checkins", json: #"{"code": "\#(code.dropLast())A"}"#)
+            XCTAssertEqual(forged.status, .badRequest)
+            XCTAssertEqual(forged.errorEnvelope?.errors, [ErrorItem(message: "Pass is not valid")])
+
+            let admitted = try await seller.send(.POST, "/api/tickets/checkins", json: body)
+            XCTAssertEqual(admitted.status, .created, admitted.body.string)
+            XCTAssertEqual(Set(admitted.object.keys), ["ticketId", "checkedInAt"])
+            XCTAssertEqual(admitted.object["ticketId"] as? String, id)
+            let at = try XCTUnwrap(admitted.object["checkedInAt"] as? String)
+            XCTAssertNotNil(ISOTimestamp.date(at))
+
+            let again = try await seller.send(.POST, "/api/tickets/checkins", json: body)
+            XCTAssertEqual(again.status, .conflict)
+            XCTAssertEqual(again.errorEnvelope?.errors, [ErrorItem(message: "Already checked in at \(at)")])
+            let verdict = try await TestClient.signedOut(app).send(.POST, "/api/tickets/verify", json: body)
+            XCTAssertEqual(verdict.object["valid"] as? Bool, false)
+            XCTAssertEqual(verdict.object["reason"] as? String, "checked-in")
+        }
+    }
+
+    func testTenSimultaneousScansOfOnePassAdmitOnce() async throws {
+        try await withTickets { app, bus in
+            let (seller, buyer) = (try await TestClient.signedIn(app), try await TestClient.signedIn(app))
+            let id = try await heldTicket(app, bus, buyer: buyer, seller: seller)
+            let code = try await buyer.send(.GET, "/api/tickets/\(id)/pass").object["code"] as! String
+            let statuses = try await withThrowingTaskGroup(of: HTTPStatus.self) { group in
+                for _ in 0..<10 {
+                    group.addTask { try await seller.send(.POST, "/api/tickets/checkins", json: #"{"code": "\#(code)"}"#).status }
+                }
+                return try await group.reduce(into: [HTTPStatus]()) { $0.append($1) }
+            }
+            XCTAssertEqual(statuses.filter { $0 == .created }.count, 1, "\(statuses)")
+            XCTAssertEqual(statuses.filter { $0 == .conflict }.count, 9, "\(statuses)")
         }
     }
 }

@@ -15,6 +15,7 @@ struct PassController: RouteCollection, Sendable {
         let signedIn = tickets.grouped(RequireAuthMiddleware())
         signedIn.get("held", use: held)
         signedIn.get(":id", "pass", use: pass)
+        signedIn.post("checkins", use: checkIn)
     }
 
     /// The current user's held tickets, newest first, a page at a time as the tickets list pages (`?limit=`,
@@ -98,6 +99,41 @@ struct PassController: RouteCollection, Sendable {
             // Signed by this service for an earlier holder: the ticket has changed hands since.
             return Verdict(valid: false, reason: "resold")
         }
+        if ticket.checkedInAt != nil { return Verdict(valid: false, reason: "checked-in") }
         return Verdict(valid: true, ticketId: pass.ticketId, title: ticket.title, holderId: pass.holderId)
+    }
+
+    struct CheckIn: Content {
+        var ticketId: String
+        var checkedInAt: String
+    }
+
+    /// Admits the pass's holder once, for the ticket's issuer (the venue). The single conditional update decides:
+    /// of simultaneous scans of one pass exactly one finds the ticket not yet checked in.
+    @Sendable
+    func checkIn(_ request: Request) async throws -> Response {
+        let user = try request.requireUser()
+        let code = try request.decodeBody(VerifyInput.self).code
+        guard let code, !code.isEmpty else { throw AppError.invalid([ErrorItem(message: "Code must be provided", field: "code")]) }
+        guard let pass = key.verify(code), let id = UUID(uuidString: pass.ticketId),
+              let ticket = try await Ticket.find(id, on: request.db), ticket.holderId != nil
+        else { throw AppError.badRequest("Pass is not valid") }
+        guard ticket.issuerId == user.id else { throw AppError.notAuthorized }
+        guard ticket.holderId == pass.holderId, ticket.serial == pass.serial else { throw AppError.badRequest("Pass is no longer valid") }
+        let now = Date()
+        let admitted = try await request.statement { db in
+            try await db.sql.raw("""
+                UPDATE tickets SET checked_in_at = \(bind: now)
+                WHERE id = \(bind: id) AND checked_in_at IS NULL AND holder_id = \(bind: pass.holderId) AND serial = \(bind: pass.serial)
+                RETURNING id
+                """).first() != nil
+        }
+        guard admitted else {
+            guard let current = try await Ticket.find(id, on: request.db), let at = current.checkedInAt else {
+                throw AppError.badRequest("Pass is no longer valid")
+            }
+            throw AppError(.conflict, [ErrorItem(message: "Already checked in at \(ISOTimestamp.string(at))")])
+        }
+        return try await CheckIn(ticketId: pass.ticketId, checkedInAt: ISOTimestamp.string(now)).encodeResponse(status: .created, for: request)
     }
 }

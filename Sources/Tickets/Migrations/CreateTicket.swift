@@ -61,3 +61,14 @@ struct AddHolding: AsyncMigration {
         }
     }
 }
+
+/// Check-in (CONTRACT.md section 7): when the door admitted the holder.
+struct AddCheckIn: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.schema(Ticket.schema).field("checked_in_at", .datetime).update()
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema(Ticket.schema).deleteField("checked_in_at").update()
+    }
+}

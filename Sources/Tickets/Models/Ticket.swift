@@ -18,6 +18,8 @@ final class Ticket: Model, @unchecked Sendable {
     /// The pass's serial: raised with every hand-over, so an older pass of the ticket is no longer the current one.
     @Field(key: "serial") var serial: Int
     @OptionalField(key: "held_at") var heldAt: Date?
+    /// When the door admitted the holder; a ticket is checked in once.
+    @OptionalField(key: "checked_in_at") var checkedInAt: Date?
     @Field(key: "created_at") var createdAt: Date
 
     init() {}
@@ -33,4 +35,7 @@ final class Ticket: Model, @unchecked Sendable {
     }
 
     var price: Money { Money(cents: priceCents) }
+
+    /// Who may check the ticket in: the venue, which listed it first. Until resale exists that is its seller.
+    var issuerId: String { userId }
 }

@@ -11,7 +11,7 @@ extension Ticket {
     /// transactions are already one at a time.
     static func findForUpdate(_ id: UUID, on db: any Database) async throws -> Ticket? {
         guard let row = try await db.sql.raw("""
-            SELECT title, price_cents, user_id, version, order_id, buyer_id, holder_id, serial, held_at, created_at
+            SELECT title, price_cents, user_id, version, order_id, buyer_id, holder_id, serial, held_at, checked_in_at, created_at
             FROM tickets WHERE id = \(bind: id) \(db.lockForUpdate)
             """).first()
         else { return nil }
@@ -28,6 +28,7 @@ extension Ticket {
         ticket.holderId = try row.decode(column: "holder_id", as: String?.self)
         ticket.serial = try row.decode(column: "serial", as: Int.self)
         ticket.heldAt = try row.decode(column: "held_at", as: Date?.self)
+        ticket.checkedInAt = try row.decode(column: "checked_in_at", as: Date?.self)
         ticket.$id.exists = true
         return ticket
     }

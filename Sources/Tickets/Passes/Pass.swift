@@ -94,11 +94,14 @@ enum Base64URL {
             .replacingOccurrences(of: "=", with: "")
     }
 
-    /// Unpadded base64url only: any other character, or padding, is not a code this service wrote.
+    /// Unpadded base64url in its one canonical spelling: any other character, padding, or a last character whose
+    /// unused bits are set (which decodes to the same bytes) is not a code this service wrote, so no two codes carry
+    /// one signature.
     static func decode(_ text: Substring) -> Data? {
         guard text.utf8.allSatisfy({ Validate.isASCIIAlphanumeric($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") }) else { return nil }
         var standard = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         standard += String(repeating: "=", count: (4 - standard.count % 4) % 4)
-        return Data(base64Encoded: standard)
+        guard let data = Data(base64Encoded: standard), encode(data) == text else { return nil }
+        return data
     }
 }
