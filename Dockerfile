@@ -1,7 +1,7 @@
 # One image for every service: `ticketing serve <service>` picks which (see infra/k8s).
 FROM swift:6.3-bookworm AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libnats-dev=3.4.* libsqlite3-dev=3.40.* pkg-config=1.8.* \
+ && apt-get install -y --no-install-recommends libnats-dev=3.4.* libsqlite3-dev=3.40.* libqrencode-dev=4.1.* pkg-config=1.8.* \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /build
 # Dependencies first, so a change to the sources alone does not fetch and build them again.
@@ -16,7 +16,7 @@ RUN swift build -c release --product ticketing --static-swift-stdlib \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libnats3.4=3.4.* libsqlite3-0=3.40.* ca-certificates=20230311* tzdata=202* \
+ && apt-get install -y --no-install-recommends libnats3.4=3.4.* libsqlite3-0=3.40.* libqrencode4=4.1.* ca-certificates=20230311* tzdata=202* \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin ticketing
 WORKDIR /app

@@ -70,6 +70,11 @@ let package = Package(
             pkgConfig: "libnats",
             providers: [.apt(["libnats-dev"])]
         ),
+        .systemLibrary(
+            name: "CQRencode",
+            pkgConfig: "libqrencode",
+            providers: [.apt(["libqrencode-dev"])]
+        ),
         .target(
             name: "JetStream",
             dependencies: [
@@ -121,7 +126,7 @@ let package = Package(
         .target(name: "Payments", dependencies: ["TicketingCore"], swiftSettings: swiftSettings),
         .target(
             name: "Web",
-            dependencies: ["TicketingCore", .product(name: "Leaf", package: "leaf"), .product(name: "Yams", package: "Yams")],
+            dependencies: ["TicketingCore", "CQRencode", .product(name: "Leaf", package: "leaf"), .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -17,6 +17,7 @@ struct Pages: RouteCollection, Sendable {
         auth.post("signin") { try await authenticate($0, .signIn) }
         auth.get("signout", use: signOutForm)
         auth.post("signout", use: signOut)
+        routes.get("tickets", "held", use: listHeld)
         routes.get("tickets", "new", use: newTicketForm)
         routes.post("tickets", "new", use: createTicket)
         routes.get("tickets", ":id", use: showTicket)

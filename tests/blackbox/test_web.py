@@ -111,6 +111,17 @@ def test_sell_buy_and_pay_with_a_card_in_the_browser(browser, base_url):
     browser.get(base_url + "/orders")
     assert title in text(browser) and "Paid" in text(browser)
     shot(browser, "07-my-orders")
+
+    # Held since its payment: the pass, as a QR code the browser draws.
+    def holding(driver):
+        driver.get(base_url + "/tickets/held")
+        return title in text(driver)
+    wait_for(browser, holding)
+    qr = browser.find_element(By.CSS_SELECTOR, ".pass img.qr")
+    assert qr.get_attribute("src").startswith("data:image/svg+xml;base64,")
+    assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", qr) > 0, "the QR code is drawn"
+    assert browser.find_element(By.CSS_SELECTOR, ".pass .pass-code").text.startswith("P1.")
+    shot(browser, "08-my-tickets")
     browser.get(base_url)
     assert title not in text(browser), "a sold ticket is no longer for sale"
     browser.set_window_size(390, 800)
