@@ -69,7 +69,7 @@ struct PassController: RouteCollection, Sendable {
         KeyResponse(publicKey: key.publicKey)
     }
 
-    struct VerifyInput: Decodable {
+    struct CodeInput: Decodable {
         var code: String?
     }
 
@@ -85,7 +85,7 @@ struct PassController: RouteCollection, Sendable {
     /// counted per client address, as a forger guessing codes would ask far more often than a door.
     @Sendable
     func verify(_ request: Request) async throws -> Verdict {
-        let code = try request.decodeBody(VerifyInput.self).code
+        let code = try request.decodeBody(CodeInput.self).code
         guard let code, !code.isEmpty else { throw AppError.invalid([ErrorItem(message: "Code must be provided", field: "code")]) }
         if let address = request.clientAddress {
             try await request.statement { db in
@@ -113,7 +113,7 @@ struct PassController: RouteCollection, Sendable {
     @Sendable
     func checkIn(_ request: Request) async throws -> Response {
         let user = try request.requireUser()
-        let code = try request.decodeBody(VerifyInput.self).code
+        let code = try request.decodeBody(CodeInput.self).code
         guard let code, !code.isEmpty else { throw AppError.invalid([ErrorItem(message: "Code must be provided", field: "code")]) }
         guard let pass = key.verify(code), let id = UUID(uuidString: pass.ticketId),
               let ticket = try await Ticket.find(id, on: request.db), ticket.holderId != nil
