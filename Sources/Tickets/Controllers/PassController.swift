@@ -73,6 +73,23 @@ struct PassController: RouteCollection, Sendable {
         var code: String?
     }
 
+    /// The body's `code`, which both routes need.
+    private static func code(_ request: Request) throws -> String {
+        guard let code = try request.decodeBody(CodeInput.self).code, !code.isEmpty else {
+            throw AppError.invalid([ErrorItem(message: "Code must be provided", field: "code")])
+        }
+        return code
+    }
+
+    /// The pass a code carries and its ticket, if this service signed it for a ticket that is held; whether it is
+    /// still the current pass is the caller's question.
+    private func signedTicket(_ code: String, on db: any Database) async throws -> (Pass, Ticket)? {
+        guard let pass = key.verify(code), let id = UUID(uuidString: pass.ticketId),
+              let ticket = try await Ticket.find(id, on: db), ticket.holderId != nil
+        else { return nil }
+        return (pass, ticket)
+    }
+
     struct Verdict: Content {
         var valid: Bool
         var reason: String?
@@ -85,16 +102,13 @@ struct PassController: RouteCollection, Sendable {
     /// counted per client address, as a forger guessing codes would ask far more often than a door.
     @Sendable
     func verify(_ request: Request) async throws -> Verdict {
-        let code = try request.decodeBody(CodeInput.self).code
-        guard let code, !code.isEmpty else { throw AppError.invalid([ErrorItem(message: "Code must be provided", field: "code")]) }
+        let code = try Self.code(request)
         if let address = request.clientAddress {
             try await request.statement { db in
                 try await verifications.take("verify-address:" + address, on: db.sql, refusing: "Too many verifications, try again later")
             }
         }
-        guard let pass = key.verify(code), let id = UUID(uuidString: pass.ticketId),
-              let ticket = try await Ticket.find(id, on: request.db), ticket.holderId != nil
-        else { return Verdict(valid: false, reason: "invalid") }
+        guard let (pass, ticket) = try await signedTicket(code, on: request.db) else { return Verdict(valid: false, reason: "invalid") }
         guard ticket.holderId == pass.holderId, ticket.serial == pass.serial else {
             // Signed by this service for an earlier holder: the ticket has changed hands since.
             return Verdict(valid: false, reason: "resold")
@@ -113,11 +127,10 @@ struct PassController: RouteCollection, Sendable {
     @Sendable
     func checkIn(_ request: Request) async throws -> Response {
         let user = try request.requireUser()
-        let code = try request.decodeBody(CodeInput.self).code
-        guard let code, !code.isEmpty else { throw AppError.invalid([ErrorItem(message: "Code must be provided", field: "code")]) }
-        guard let pass = key.verify(code), let id = UUID(uuidString: pass.ticketId),
-              let ticket = try await Ticket.find(id, on: request.db), ticket.holderId != nil
-        else { throw AppError.badRequest("Pass is not valid") }
+        guard let (pass, ticket) = try await signedTicket(try Self.code(request), on: request.db) else {
+            throw AppError.badRequest("Pass is not valid")
+        }
+        let id = try ticket.requireID()
         guard ticket.issuerId == user.id else { throw AppError.notAuthorized }
         guard ticket.holderId == pass.holderId, ticket.serial == pass.serial else { throw AppError.badRequest("Pass is no longer valid") }
         let now = Date()
