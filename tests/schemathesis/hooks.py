@@ -5,7 +5,8 @@ so one cookie for every call cannot walk sign up -> sell -> reserve -> pay -> sh
 - listing a ticket uses the session of the account this worker signed up or in last (the `session` cookie of its
   latest successful sign-up or sign-in), as a browser would; before any, a seller account made for the run;
 - editing a ticket uses the session that listed it, when this run listed it;
-- reserving, paying and reading orders use a buyer account made for the run;
+- reserving, paying, reading orders and the tickets it holds, their passes and check-ins use a buyer account made
+  for the run;
 - sign-up, sign-in and sign-out get no session of ours, so a fuzzed sign-out never ends the accounts above.
 A case whose cookie schemathesis removed or mangled on purpose (negative testing of the security scheme) keeps it.
 """
@@ -20,7 +21,8 @@ import requests
 import schemathesis
 
 BASE_URL = os.environ["TICKETING_URL"]
-BUYING = {"createOrder", "listOrders", "getOrder", "cancelOrder", "createPayment", "getCurrentUser"}
+BUYING = {"createOrder", "listOrders", "getOrder", "cancelOrder", "createPayment", "getCurrentUser",
+          "listHeldTickets", "getPass", "checkIn"}
 
 latest = threading.local()
 sellers = {}  # ticket id -> the session that listed it

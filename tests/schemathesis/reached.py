@@ -27,9 +27,11 @@ def main(openapi_path, har_path):
     for entry in json.load(open(har_path))["log"]["entries"]:
         method, path = entry["request"]["method"], urlsplit(entry["request"]["url"]).path
         status = entry["response"]["status"]
-        for name, (operation_method, pattern) in operations.items():
+        # A literal path (/api/tickets/held) is its own operation, not a value of another's parameter.
+        for name, (operation_method, pattern) in sorted(operations.items(), key=lambda item: item[1][1].pattern.count("[^/]+")):
             if method == operation_method and pattern.match(path):
                 answered[name, status] += 1
+                break
     successes = {name: sum(n for (op, status), n in answered.items() if op == name and 200 <= status < 300)
                  for name in operations}
     for name in sorted(operations):
