@@ -22,13 +22,8 @@ struct OrderController: RouteCollection, Sendable {
     func list(_ request: Request) async throws -> Response {
         let user = try request.requireUser()
         let limit = try PageSize.read(request)
-        var continuing: SQLQueryString = ""
-        if let after = request.query[String.self, at: "after"] {
-            guard let id = UUID(uuidString: after), let cursor = try await Order.find(id, on: request.db), cursor.userId == user.id else {
-                throw AppError.invalid([ErrorItem(message: "Unknown order to continue after", field: "after")])
-            }
-            continuing = "AND (created_at, id) > (SELECT created_at, id FROM orders WHERE id = \(bind: try cursor.requireID()))"
-        }
+        let cursor = try await Paging.after(request, noun: "order") { try await Order.find($0, on: request.db)?.userId == user.id }
+        let continuing: SQLQueryString = cursor.map { "AND (created_at, id) > (SELECT created_at, id FROM orders WHERE id = \(bind: $0))" } ?? ""
         let orders = try await request.db.sql.raw("""
             SELECT * FROM orders WHERE user_id = \(bind: user.id) \(continuing)
             ORDER BY created_at, id LIMIT \(unsafeRaw: String(limit))
@@ -37,9 +32,7 @@ struct OrderController: RouteCollection, Sendable {
         let byId = Dictionary(tickets.map { ($0.id ?? "", $0) }, uniquingKeysWith: { first, _ in first })
         let page = orders.compactMap { order in byId[order.ticketId].map { OrderResponse(order, $0) } }
         let response = try await page.encodeResponse(for: request)
-        if orders.count == limit, let last = orders.last {
-            response.headers.add(name: .link, value: #"</api/orders?limit=\#(limit)&after=\#(last.idString)>; rel="next""#)
-        }
+        Paging.linkNext(response, path: "/api/orders", limit: limit, count: orders.count, lastID: orders.last?.idString)
         return response
     }
 

@@ -113,14 +113,3 @@ extension Parameters {
         return id
     }
 }
-
-/// `?limit=` of a paged list: digits only, within `1...max`; every list of the API pages the same way.
-public enum PageSize {
-    public static func read(_ request: Request, default fallback: Int = 100, max: Int = 1_000) throws -> Int {
-        guard let raw = request.query[String.self, at: "limit"] else { return fallback }
-        guard (1...7).contains(raw.count), raw.allSatisfy(\.isASCIIDigit), let limit = Int(raw), (1...max).contains(limit) else {
-            throw AppError.invalid([ErrorItem(message: "Limit must be between 1 and \(max)", field: "limit")])
-        }
-        return limit
-    }
-}

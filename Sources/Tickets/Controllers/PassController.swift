@@ -24,21 +24,14 @@ struct PassController: RouteCollection, Sendable {
     func held(_ request: Request) async throws -> Response {
         let user = try request.requireUser()
         let limit = try PageSize.read(request)
-        var continuing: SQLQueryString = ""
-        if let after = request.query[String.self, at: "after"] {
-            guard let id = UUID(uuidString: after), let cursor = try await Ticket.find(id, on: request.db), cursor.holderId == user.id else {
-                throw AppError.invalid([ErrorItem(message: "Unknown ticket to continue after", field: "after")])
-            }
-            continuing = "AND (held_at, id) < (SELECT held_at, id FROM tickets WHERE id = \(bind: id))"
-        }
+        let cursor = try await Paging.after(request, noun: "ticket") { try await Ticket.find($0, on: request.db)?.holderId == user.id }
+        let continuing: SQLQueryString = cursor.map { "AND (held_at, id) < (SELECT held_at, id FROM tickets WHERE id = \(bind: $0))" } ?? ""
         let page = try await request.sql.raw("""
             SELECT * FROM tickets WHERE holder_id = \(bind: user.id) \(continuing)
             ORDER BY held_at DESC, id DESC LIMIT \(unsafeRaw: String(limit))
             """).all(decodingFluent: Ticket.self).map(TicketResponse.init)
         let response = try await page.encodeResponse(for: request)
-        if page.count == limit, let last = page.last {
-            response.headers.add(name: .link, value: #"</api/tickets/held?limit=\#(limit)&after=\#(last.id)>; rel="next""#)
-        }
+        Paging.linkNext(response, path: "/api/tickets/held", limit: limit, count: page.count, lastID: page.last?.id)
         return response
     }
 

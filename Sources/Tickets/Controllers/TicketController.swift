@@ -17,13 +17,7 @@ struct TicketController: RouteCollection, Sendable {
     @Sendable
     func list(_ request: Request) async throws -> Response {
         let limit = try PageSize.read(request)
-        var cursor: UUID?
-        if let after = request.query[String.self, at: "after"] {
-            guard let id = UUID(uuidString: after), try await Ticket.find(id, on: request.db) != nil else {
-                throw AppError.invalid([ErrorItem(message: "Unknown ticket to continue after", field: "after")])
-            }
-            cursor = id
-        }
+        let cursor = try await Paging.after(request, noun: "ticket") { try await Ticket.find($0, on: request.db) != nil }
         // The cursor compares stored values with stored values, so no timestamp is rounded on the way.
         let continuing: SQLQueryString = cursor.map { "AND (created_at, id) > (SELECT created_at, id FROM tickets WHERE id = \(bind: $0))" } ?? ""
         let page = try await request.sql.raw("""
@@ -31,9 +25,7 @@ struct TicketController: RouteCollection, Sendable {
             ORDER BY created_at, id LIMIT \(unsafeRaw: String(limit))
             """).all(decodingFluent: Ticket.self).map(TicketResponse.init)
         let response = try await page.encodeResponse(for: request)
-        if page.count == limit, let last = page.last {
-            response.headers.add(name: .link, value: #"</api/tickets?limit=\#(limit)&after=\#(last.id)>; rel="next""#)
-        }
+        Paging.linkNext(response, path: "/api/tickets", limit: limit, count: page.count, lastID: page.last?.id)
         return response
     }
 

@@ -1,0 +1,32 @@
+import Vapor
+
+/// How every list of the API pages: `?limit=` (`PageSize`), `?after=<id of the last item seen>`, and on a full page a
+/// `Link: <…>; rel="next"` header.
+public enum Paging {
+    /// `?after=`: nil when absent; the id when `known` says it names an item this list may continue after; else 400
+    /// `Unknown <noun> to continue after` (field `after`).
+    public static func after(_ request: Request, noun: String, known: (UUID) async throws -> Bool) async throws -> UUID? {
+        guard let after = request.query[String.self, at: "after"] else { return nil }
+        guard let id = UUID(uuidString: after), try await known(id) else {
+            throw AppError.invalid([ErrorItem(message: "Unknown \(noun) to continue after", field: "after")])
+        }
+        return id
+    }
+
+    /// Adds the next page's link when the page is full.
+    public static func linkNext(_ response: Response, path: String, limit: Int, count: Int, lastID: String?) {
+        guard count == limit, let lastID else { return }
+        response.headers.add(name: .link, value: #"<\#(path)?limit=\#(limit)&after=\#(lastID)>; rel="next""#)
+    }
+}
+
+/// `?limit=` of a paged list: digits only, within `1...max`; every list of the API pages the same way.
+public enum PageSize {
+    public static func read(_ request: Request, default fallback: Int = 100, max: Int = 1_000) throws -> Int {
+        guard let raw = request.query[String.self, at: "limit"] else { return fallback }
+        guard (1...7).contains(raw.count), raw.allSatisfy(\.isASCIIDigit), let limit = Int(raw), (1...max).contains(limit) else {
+            throw AppError.invalid([ErrorItem(message: "Limit must be between 1 and \(max)", field: "limit")])
+        }
+        return limit
+    }
+}
