@@ -8,7 +8,8 @@ import XCTVapor
 
 /// A ticket listed by a seller, ordered by `buyer` and paid, as the events arrive in production.
 func heldTicket(
-    _ app: Application, _ bus: InMemoryBus, buyer: TestClient, seller given: TestClient? = nil, title: String = "Concert"
+    _ app: Application, _ bus: InMemoryBus, buyer: TestClient, seller given: TestClient? = nil, title: String = "Concert",
+    paymentFirst: Bool = false
 ) async throws -> String {
     let seller: TestClient
     if let given { seller = given } else { seller = try await TestClient.signedIn(app) }
@@ -18,10 +19,15 @@ func heldTicket(
                                   expiresAt: ISOTimestamp.string(Date().addingTimeInterval(900)),
                                   ticket: .init(id: id, price: Money(cents: 2000)))
     let payment = PaymentCreatedEvent(id: UUID().uuidString.lowercased(), orderId: orderId, stripeId: "pi_test")
-    // The payment first: it waits for the order it pays for, as it may when the two come from different services.
-    try await bus.publish([OutgoingMessage(subject: Subject.paymentCreated.rawValue, id: UUID().uuidString, data: try payment.encoded())])
-    try await bus.publish([OutgoingMessage(subject: Subject.orderCreated.rawValue, id: UUID().uuidString, data: try order.encoded())])
-    try await eventually { try await TestClient.signedOut(app).send(.GET, "/api/tickets/\(id)").object["holderId"] as? String == buyer.userId }
+    let messages = [
+        OutgoingMessage(subject: Subject.orderCreated.rawValue, id: UUID().uuidString, data: try order.encoded()),
+        OutgoingMessage(subject: Subject.paymentCreated.rawValue, id: UUID().uuidString, data: try payment.encoded()),
+    ]
+    // A payment that arrives first waits for the order it pays for, retried with a backoff that grows.
+    try await bus.publish(paymentFirst ? messages.reversed() : messages)
+    try await eventually(timeout: paymentFirst ? 20 : 5) {
+        try await TestClient.signedOut(app).send(.GET, "/api/tickets/\(id)").object["holderId"] as? String == buyer.userId
+    }
     return id
 }
 
@@ -45,6 +51,16 @@ final class PassTests: XCTestCase {
             XCTAssertEqual((someoneElse.json as? [[String: Any]])?.count, 0)
             let signedOut = try await TestClient.signedOut(app).send(.GET, "/api/tickets/held")
             XCTAssertEqual(signedOut.status, .unauthorized)
+        }
+    }
+
+    func testAPaymentThatArrivesBeforeItsOrderWaitsForIt() async throws {
+        try await withTickets { app, bus in
+            let buyer = try await TestClient.signedIn(app)
+            let id = try await heldTicket(app, bus, buyer: buyer, paymentFirst: true)
+            let shown = try await TestClient.signedOut(app).send(.GET, "/api/tickets/\(id)").object
+            XCTAssertEqual(shown["holderId"] as? String, buyer.userId)
+            XCTAssertEqual(shown["version"] as? Int, 2, "reserved, then held: the payment applied after its order")
         }
     }
 
