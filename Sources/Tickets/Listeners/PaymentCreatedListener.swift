@@ -7,14 +7,17 @@ struct PaymentCreatedListener: Listener {
 
     func onMessage(_ event: PaymentCreatedEvent, context: ListenerContext) async throws -> ListenerOutcome {
         let db = context.db
+        // The order first: its `order:created` commits the reservation and the order's version together, so once the
+        // version is there the ticket read next sees the reservation, or what came after it. Read the other way round,
+        // on PostgreSQL a reservation committing between the two reads looked like an order already cancelled.
+        guard try await OrderVersions.version(of: event.orderId, on: db) != nil else { return .retryLater }
         guard let id = try await db.sql.raw("""
             SELECT id FROM tickets WHERE order_id = \(bind: event.orderId) \(db.lockForUpdate)
             """).first()?.decode(column: "id", as: UUID.self),
             let ticket = try await Ticket.findForUpdate(id, on: db)
         else {
-            // No ticket reserved by the order: its `order:created` has not been applied yet (wait for it), or its
-            // cancellation freed the ticket first (the payment is being refunded: nothing to hold).
-            return try await OrderVersions.version(of: event.orderId, on: db) == nil ? .retryLater : .done
+            // Its cancellation freed the ticket first (the payment is being refunded): nothing to hold.
+            return .done
         }
         guard ticket.holderId == nil else { return .done }
         guard let buyer = ticket.buyerId else {
