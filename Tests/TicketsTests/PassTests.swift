@@ -64,6 +64,26 @@ final class PassTests: XCTestCase {
         }
     }
 
+    /// The expiry won the race with a payment: orders cancels, payments refunds, and the buyer must not keep a pass.
+    func testACancellationAfterTheHandOverTakesTheTicketBack() async throws {
+        try await withTickets { app, bus in
+            let buyer = try await TestClient.signedIn(app)
+            let id = try await heldTicket(app, bus, buyer: buyer)
+            let code = try await buyer.send(.GET, "/api/tickets/\(id)/pass").object["code"] as! String
+            let before = try await TestClient.signedOut(app).send(.GET, "/api/tickets/\(id)").object
+            let orderId = try XCTUnwrap(before["orderId"] as? String)
+            let cancelled = OrderCancelledEvent(id: orderId, version: 1, ticket: .init(id: id))
+            try await bus.publish([OutgoingMessage(subject: Subject.orderCancelled.rawValue, id: UUID().uuidString, data: try cancelled.encoded())])
+            try await eventually { try await TestClient.signedOut(app).send(.GET, "/api/tickets/\(id)").object["orderId"] == nil }
+            let shown = try await TestClient.signedOut(app).send(.GET, "/api/tickets/\(id)").object
+            XCTAssertNil(shown["holderId"], "no holder once its order is cancelled")
+            let held = try await buyer.send(.GET, "/api/tickets/held")
+            XCTAssertEqual((held.json as? [[String: Any]])?.count, 0)
+            let verdict = try await TestClient.signedOut(app).send(.POST, "/api/tickets/verify", json: #"{"code": "\#(code)"}"#)
+            XCTAssertEqual(verdict.object["valid"] as? Bool, false)
+        }
+    }
+
     func testTheHeldListIsNewestFirstInPages() async throws {
         try await withTickets { app, bus in
             let buyer = try await TestClient.signedIn(app)

@@ -40,6 +40,9 @@ struct OrderCancelledListener: Listener {
             if ticket.orderId == event.id {
                 ticket.orderId = nil
                 ticket.buyerId = nil
+                // A payment that lost the race with its order's expiry is refunded: its buyer holds nothing.
+                ticket.holderId = nil
+                ticket.heldAt = nil
                 try await ticket.saveNextVersion(on: context.db)
                 try await context.record(try ticket.updatedEvent)
             }
