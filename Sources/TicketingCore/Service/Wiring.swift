@@ -14,8 +14,8 @@ extension Application {
         guard let migrations = service.migrations else {
             return try install(await service.build(ServiceContext(app: self, config: config, events: nil)))
         }
-        try await openDatabase(config, migrations: migrations, migrate: migrate)
-        let events = try await connectEvents(config, bus: bus, pollInterval: tuning.relayPollInterval)
+        let transactions = try await openDatabase(config, migrations: migrations, migrate: migrate)
+        let events = try await connectEvents(config, bus: bus, transactions: transactions, pollInterval: tuning.relayPollInterval)
         storage[ServiceEventsKey.self] = events
         let parts = try await service.build(ServiceContext(app: self, config: config, events: events))
         let consumed = parts.listeners.map(\.subject)
@@ -32,32 +32,35 @@ extension Application {
     /// Applies `service`'s migrations and returns, opening nothing but its database (`ticketing migrate`).
     public func migrate(_ service: ServiceDefinition, _ config: TicketingConfig) async throws {
         guard let migrations = service.migrations else { throw WiringError(description: "\(service.name) has no database") }
-        try await openDatabase(config, migrations: migrations, migrate: true)
+        _ = try await openDatabase(config, migrations: migrations, migrate: true)
     }
 
     /// The database step: connects, registers the machinery's, the session revocations' and the service's own tables,
     /// and migrates when asked.
-    private func openDatabase(_ config: TicketingConfig, migrations: [any Migration], migrate: Bool) async throws {
+    /// Returns how the database's write transactions take turns.
+    private func openDatabase(_ config: TicketingConfig, migrations: [any Migration], migrate: Bool) async throws -> WriteTransactions {
         let location = try DatabaseLocation(url: config.databaseURL)
         try useDatabase(location)
-        writeTransactions = WriteTransactions(sqlite: location.isSQLite)
         readinessChecks = [.database]
         self.migrations.add(ServiceEvents.migrations + [CreateRevokedSessions()] + migrations)
         try await tuneDatabase(location)
         if migrate { try await self.migrate(location) }
+        return WriteTransactions(sqlite: location.isSQLite)
     }
 
     /// The event bus step: `bus` if given, else JetStream at `NATS_URL` (which need not be up: the relay and the
     /// listeners wait for it).
-    private func connectEvents(_ config: TicketingConfig, bus: (any EventBus)?, pollInterval: Double) async throws -> ServiceEvents {
+    private func connectEvents(
+        _ config: TicketingConfig, bus: (any EventBus)?, transactions: WriteTransactions, pollInterval: Double
+    ) async throws -> ServiceEvents {
         let database: @Sendable () -> any Database = { [unowned self] in self.db }
         guard let bus else {
             return try await ServiceEvents.connect(
                 urls: config.natsURL, name: config.service, replicas: config.streamReplicas,
-                database: database, transactions: writeTransactions, logger: logger, pollInterval: pollInterval
+                database: database, transactions: transactions, logger: logger, pollInterval: pollInterval
             )
         }
-        return ServiceEvents(bus: bus, database: database, transactions: writeTransactions, logger: logger, pollInterval: pollInterval)
+        return ServiceEvents(bus: bus, database: database, transactions: transactions, logger: logger, pollInterval: pollInterval)
     }
 
     /// What every service shares: middleware (errors, request ids, the session), the session key, password hashing,
@@ -101,15 +104,6 @@ extension Application {
     /// The service's events, once wired with a database.
     public var events: ServiceEvents? {
         storage[ServiceEventsKey.self]
-    }
-
-    private struct WriteTransactionsKey: StorageKey {
-        typealias Value = WriteTransactions
-    }
-
-    var writeTransactions: WriteTransactions {
-        get { storage[WriteTransactionsKey.self] ?? WriteTransactions(sqlite: false) }
-        set { storage[WriteTransactionsKey.self] = newValue }
     }
 }
 
