@@ -11,11 +11,7 @@ struct PaymentCreatedListener: Listener {
         // version is there the ticket read next sees the reservation, or what came after it. Read the other way round,
         // on PostgreSQL a reservation committing between the two reads looked like an order already cancelled.
         guard try await OrderVersions.version(of: event.orderId, on: db) != nil else { return .retryLater }
-        guard let id = try await db.sql.raw("""
-            SELECT id FROM tickets WHERE order_id = \(bind: event.orderId) \(db.lockForUpdate)
-            """).first()?.decode(column: "id", as: UUID.self),
-            let ticket = try await Ticket.findForUpdate(id, on: db)
-        else {
+        guard let ticket = try await Ticket.findForUpdate(reservedBy: event.orderId, on: db) else {
             // Its cancellation freed the ticket first (the payment is being refunded): nothing to hold.
             return .done
         }

@@ -10,14 +10,23 @@ extension Ticket {
     /// transaction ends, so concurrent writers take turns instead of failing their version check; SQLite
     /// transactions are already one at a time.
     static func findForUpdate(_ id: UUID, on db: any Database) async throws -> Ticket? {
+        try await findForUpdate(where: "id = \(bind: id)", on: db)
+    }
+
+    /// The ticket an order holds (reserved, or bought), read as `findForUpdate(_:on:)` reads it.
+    static func findForUpdate(reservedBy orderId: String, on db: any Database) async throws -> Ticket? {
+        try await findForUpdate(where: "order_id = \(bind: orderId)", on: db)
+    }
+
+    private static func findForUpdate(where condition: SQLQueryString, on db: any Database) async throws -> Ticket? {
         guard let row = try await db.sql.raw("""
-            SELECT title, price_cents, user_id, version, order_id, buyer_id, holder_id, serial, held_at, checked_in_at, created_at
-            FROM tickets WHERE id = \(bind: id) \(db.lockForUpdate)
+            SELECT id, title, price_cents, user_id, version, order_id, buyer_id, holder_id, serial, held_at, checked_in_at, created_at
+            FROM tickets WHERE \(condition) \(db.lockForUpdate)
             """).first()
         else { return nil }
         // Decoded by hand: this runs for every reservation and release, and Fluent's generic decoding costs more.
         let ticket = Ticket(
-            id: id, title: try row.decode(column: "title", as: String.self),
+            id: try row.decode(column: "id", as: UUID.self), title: try row.decode(column: "title", as: String.self),
             price: Money(cents: try row.decode(column: "price_cents", as: Int64.self)),
             userId: try row.decode(column: "user_id", as: String.self),
             createdAt: try row.decode(column: "created_at", as: Date.self)
