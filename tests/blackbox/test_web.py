@@ -63,6 +63,18 @@ def sell(driver, base, title, price):
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
 
 
+def purchase(driver, ticket_link):
+    """The orders service learns of a ticket from an event; until then, a purchase is a 404 page: try again.
+    Each try waits for the answer's page first (an order's, or the refusal at .../purchase). Read too early, the URL
+    is still the ticket's, and the next try finds the ticket reserved by the order just placed."""
+    def purchased(d):
+        d.get(ticket_link)
+        d.find_element(By.XPATH, "//button[text()='Purchase']").click()
+        wait_for(d, lambda d: d.current_url != ticket_link)
+        return "/orders/" in d.current_url
+    wait_for(driver, purchased)
+
+
 def test_sell_buy_and_pay_with_a_card_in_the_browser(browser, base_url):
     seller = f"seller-{uuid.uuid4().hex[:8]}@example.com"
     buyer = f"buyer-{uuid.uuid4().hex[:8]}@example.com"
@@ -87,12 +99,7 @@ def test_sell_buy_and_pay_with_a_card_in_the_browser(browser, base_url):
     sign_up(browser, base_url, buyer)
     browser.get(ticket_link)
     shot(browser, "04-ticket")
-    # The orders service learns of the ticket from an event; until then, a purchase is a 404 page.
-    def purchased(driver):
-        driver.get(ticket_link)
-        driver.find_element(By.XPATH, "//button[text()='Purchase']").click()
-        return "/orders/" in driver.current_url
-    wait_for(browser, purchased)
+    purchase(browser, ticket_link)
     countdown = wait_for(browser, EC.visibility_of_element_located((By.ID, "countdown")))
     first = int(re.match(r"(\d+) seconds", countdown.text).group(1))
     time.sleep(1.2)
@@ -152,11 +159,7 @@ def test_bad_input_unpaid_orders_and_signed_out_visitors(browser, base_url):
     ticket_link = browser.find_element(By.XPATH, "//tr[td[text()='Unpaid']]//a").get_attribute("href")
     browser.delete_all_cookies()
     sign_up(browser, base_url, f"buyer2-{uuid.uuid4().hex[:8]}@example.com")
-    def purchased(driver):
-        driver.get(ticket_link)
-        driver.find_element(By.XPATH, "//button[text()='Purchase']").click()
-        return "/orders/" in driver.current_url
-    wait_for(browser, purchased)
+    purchase(browser, ticket_link)
     wait_for(browser, lambda d: "Order expired" in text(d), timeout=int(os.environ.get("EXPIRATION_WINDOW_SECONDS", "900")) + 5)
     shot(browser, "11-order-expired")
 
