@@ -5,7 +5,7 @@ extension ServiceDefinition {
     public static let orders = ServiceDefinition(
         name: "orders", defaultPort: 4003, routes: ["/api/orders"], publishes: [.orderCreated, .orderCancelled],
         consumes: [.sessionRevoked, .ticketCreated, .ticketUpdated, .expirationComplete, .paymentCreated],
-        migrations: [CreateReplicatedTicket(), CreateOrder(), AddOrderPrice(), AddReplicatedTicketSeller(), CreateRateLimits()]
+        migrations: [CreateReplicatedTicket(), CreateOrder(), AddOrderPrice(), AddReplicatedTicketSeller(), CreateRateLimits(), AddReplicatedTicketResale()]
     ) { service in
         let config = service.config
         return ServiceParts(

@@ -1,12 +1,13 @@
 import TicketingCore
 
 extension ServiceDefinition {
-    /// The tickets service: list, create, show and edit tickets; reserves and frees them as orders come and go, makes a
-    /// paid order's buyer the holder, and signs and checks their passes.
+    /// The tickets service: list, create, show, edit and withdraw tickets; reserves and frees them as orders come and
+    /// go, makes a paid order's buyer the holder, lists held tickets for resale and hands them over, and signs and
+    /// checks their passes.
     public static let tickets = ServiceDefinition(
         name: "tickets", defaultPort: 4002, routes: ["/api/tickets"], publishes: [.ticketCreated, .ticketUpdated],
         consumes: [.sessionRevoked, .orderCreated, .orderCancelled, .paymentCreated],
-        migrations: [CreateTicket(), CreateOrderVersion(), AddHolding(), CreateRateLimits(), AddCheckIn()]
+        migrations: [CreateTicket(), CreateOrderVersion(), AddHolding(), CreateRateLimits(), AddCheckIn(), AddResale()]
     ) { service in
         let config = service.config
         let key = try PassKey(hex: config.passSigningKey ?? LocalSecret.load(named: "pass-signing-key", in: config.dataDirectory))
@@ -18,6 +19,7 @@ extension ServiceDefinition {
             ],
             routes: [
                 TicketController(),
+                ResaleController(capPercent: config.resalePriceCapPercent),
                 PassController(key: key, verifications: RateLimit(limit: limits.verificationsPerAddress, window: limits.verifyWindow)),
             ],
             background: [RateLimits.pruning(longestWindow: limits.verifyWindow, in: service)]

@@ -22,6 +22,8 @@ struct Pages: RouteCollection, Sendable {
         routes.post("tickets", "new", use: createTicket)
         routes.get("tickets", ":id", use: showTicket)
         routes.post("tickets", ":id", "purchase", use: purchase)
+        routes.post("tickets", ":id", "resale", use: resell)
+        routes.post("tickets", ":id", "withdraw", use: withdraw)
         routes.get("orders", use: listOrders)
         routes.get("orders", ":id", use: showOrder)
         routes.post("orders", ":id", "pay", use: pay)

@@ -53,6 +53,8 @@ extension Pages {
         var price: String
         var reserved: Bool
         var ownTicket: Bool
+        /// On a resale: what its holder paid.
+        var faceValue: String?
         var errors: [ErrorItem]
     }
 
@@ -63,7 +65,7 @@ extension Pages {
         let ticket = try reply.decode(TicketJSON.self)
         return try await render("ticket", ticket.title, TicketBody(
             id: ticket.id, title: ticket.title, price: ticket.price.dollars, reserved: ticket.orderId != nil,
-            ownTicket: ticket.userId == request.currentUser?.id, errors: errors
+            ownTicket: ticket.userId == request.currentUser?.id, faceValue: ticket.faceValue?.dollars, errors: errors
         ), on: request, status: status)
     }
 
@@ -85,5 +87,23 @@ extension Pages {
             return try await ticketPage(request, errors: reply.errors, status: .badRequest)
         }
         return redirect("/orders/\(try reply.decode(OrderJSON.self).id)")
+    }
+
+    struct WithdrawInput: Content {
+        var from: String?
+    }
+
+    /// Takes the visitor's own listing off sale, from its page (back to the listing) or from "My tickets".
+    @Sendable
+    func withdraw(_ request: Request) async throws -> Response {
+        if let signIn = requireSignIn(request) { return signIn }
+        let id = try pathID(request)
+        let back = try request.content.decode(WithdrawInput.self).from == "held" ? "/tickets/held" : "/"
+        let reply = try await api.send(.DELETE, "/api/tickets/\(id)", as: request)
+        guard reply.isSuccess else {
+            if reply.status == .notFound { throw PageError.notFound }
+            return try await ticketPage(request, errors: reply.errors, status: .badRequest)
+        }
+        return redirect(back)
     }
 }

@@ -84,4 +84,48 @@ final class OrderListenerTests: XCTestCase {
             }
         }
     }
+
+    /// An order that reached this service before the news of its ticket's withdrawal is cancelled when it arrives;
+    /// after it, the ticket cannot be ordered.
+    func testAWithdrawalCancelsTheOrdersThatBeatItAndRefusesNewOnes() async throws {
+        try await withOrders { app, bus in
+            let ticketId = try await replicate(app, bus)
+            let buyer = try await TestClient.signedIn(app)
+            let early = try await buyer.send(.POST, "/api/orders", json: #"{"ticketId": "\#(ticketId)"}"#).object["id"] as! String
+            var withdrawn = updated(ticketId, version: 1, title: "Concert")
+            withdrawn.withdrawn = true
+            try await assertEqual(try await apply(TicketUpdatedListener(), withdrawn, app), .done)
+            let order = try await buyer.send(.GET, "/api/orders/\(early)").object
+            XCTAssertEqual(order["status"] as? String, "cancelled")
+            try await eventually { bus.events(OrderCancelledEvent.self).map(\.id) == [early] }
+            let refused = try await TestClient.signedIn(app).send(.POST, "/api/orders", json: #"{"ticketId": "\#(ticketId)"}"#)
+            XCTAssertEqual(refused.status, .notFound)
+        }
+    }
+
+    /// The buyer of a resale is told the order is complete only once the tickets service handed the ticket over,
+    /// which voids the previous holder's pass in the same transaction.
+    func testAResalesOrderCompletesOnlyOnceTheTicketIsHandedOver() async throws {
+        try await withOrders { app, _ in
+            let ticketId = UUID().uuidString.lowercased()
+            let listed = TicketCreatedEvent(id: ticketId, version: 0, title: "Resold", price: Money(cents: 2000), userId: "holder",
+                                            resaleOf: UUID().uuidString.lowercased())
+            try await assertEqual(try await apply(TicketCreatedListener(), listed, app), .done)
+            let buyer = try await TestClient.signedIn(app)
+            let id = try await buyer.send(.POST, "/api/orders", json: #"{"ticketId": "\#(ticketId)"}"#).object["id"] as! String
+            let payment = PaymentCreatedEvent(id: "pay-1", orderId: id, stripeId: "ch_1")
+            try await assertEqual(try await apply(PaymentCreatedListener(), payment, app), .retryLater)
+            var reserved = updated(ticketId, version: 1, title: "Resold")
+            reserved.orderId = id
+            try await assertEqual(try await apply(TicketUpdatedListener(), reserved, app), .done)
+            try await assertEqual(try await apply(PaymentCreatedListener(), payment, app), .retryLater)
+            try await assertEqual(try await buyer.send(.GET, "/api/orders/\(id)").object["status"] as? String, "created")
+            var handedOver = reserved
+            handedOver.version = 2
+            handedOver.holderId = buyer.userId
+            try await assertEqual(try await apply(TicketUpdatedListener(), handedOver, app), .done)
+            try await assertEqual(try await apply(PaymentCreatedListener(), payment, app), .done)
+            try await assertEqual(try await buyer.send(.GET, "/api/orders/\(id)").object["status"] as? String, "complete")
+        }
+    }
 }

@@ -21,6 +21,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(defaults.stripeAPIBase, "http://127.0.0.1:8420")
         XCTAssertFalse(defaults.secureCookies)
         XCTAssertEqual(defaults.jwtKey.count, 64)
+        XCTAssertEqual(defaults.resalePriceCapPercent, 100)
 
         // The generated key is kept: a second service (or a restart) reads the same one.
         let again = try TicketingConfig.fromEnvironment(service: "tickets", ["TICKETING_DATA_DIR": directory])
@@ -29,7 +30,9 @@ final class ConfigTests: XCTestCase {
         let set = try TicketingConfig.fromEnvironment(service: "orders", [
             "JWT_KEY": "a-key-of-sufficient-length-for-hs256", "DATABASE_URL": "postgres://u:p@h/db",
             "EXPIRATION_WINDOW_SECONDS": "60", "COOKIE_SECURE": "true", "NATS_URL": "nats://a:4222,nats://b:4222",
+            "RESALE_PRICE_CAP_PERCENT": "120",
         ])
+        XCTAssertEqual(set.resalePriceCapPercent, 120)
         XCTAssertEqual(set.jwtKey, "a-key-of-sufficient-length-for-hs256")
         XCTAssertEqual(set.databaseURL, "postgres://u:p@h/db")
         XCTAssertEqual(set.expirationWindowSeconds, 60)
@@ -42,6 +45,11 @@ final class ConfigTests: XCTestCase {
         XCTAssertThrowsError(try TicketingConfig.fromEnvironment(
             service: "x", ["JWT_KEY": "a-key-of-sufficient-length-for-hs256", "EXPIRATION_WINDOW_SECONDS": "soon"]
         ))
+        for cap in ["0", "-5", "ten"] {
+            XCTAssertThrowsError(try TicketingConfig.fromEnvironment(
+                service: "x", ["JWT_KEY": "a-key-of-sufficient-length-for-hs256", "RESALE_PRICE_CAP_PERCENT": cap]
+            ))
+        }
     }
 
     func testEmailValidation() {

@@ -30,6 +30,18 @@ final class EventPayloadTests: XCTestCase {
             #"{"holderId":"u2","id":"t1","orderId":"o1","price":20,"title":"C","userId":"u1","version":3}"#
         )
         XCTAssertEqual(
+            try json(TicketUpdatedEvent(id: "t1", version: 4, title: "C", price: Money(cents: 2000), userId: "u1", orderId: "o1", holderId: "u2", resold: true)),
+            #"{"holderId":"u2","id":"t1","orderId":"o1","price":20,"resold":true,"title":"C","userId":"u1","version":4}"#
+        )
+        XCTAssertEqual(
+            try json(TicketUpdatedEvent(id: "r1", version: 1, title: "C", price: Money(cents: 2000), userId: "u2", orderId: nil, withdrawn: true)),
+            #"{"id":"r1","price":20,"title":"C","userId":"u2","version":1,"withdrawn":true}"#
+        )
+        XCTAssertEqual(
+            try json(TicketCreatedEvent(id: "r1", version: 0, title: "C", price: Money(cents: 2000), userId: "u2", resaleOf: "t1")),
+            #"{"id":"r1","price":20,"resaleOf":"t1","title":"C","userId":"u2","version":0}"#
+        )
+        XCTAssertEqual(
             try json(OrderCreatedEvent(
                 id: "o1", version: 0, status: .created, userId: "u2", expiresAt: "2026-11-22T10:15:00.000Z",
                 ticket: .init(id: "t1", price: Money(cents: 999))

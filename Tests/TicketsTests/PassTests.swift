@@ -14,21 +14,45 @@ func heldTicket(
     let seller: TestClient
     if let given { seller = given } else { seller = try await TestClient.signedIn(app) }
     let id = try await createTicket(seller, title: title)["id"] as! String
-    let orderId = UUID().uuidString.lowercased()
-    let order = OrderCreatedEvent(id: orderId, version: 0, status: .created, userId: buyer.userId,
-                                  expiresAt: ISOTimestamp.string(Date().addingTimeInterval(900)),
-                                  ticket: .init(id: id, price: Money(cents: 2000)))
-    let payment = PaymentCreatedEvent(id: UUID().uuidString.lowercased(), orderId: orderId, stripeId: "pi_test")
-    let messages = [
-        OutgoingMessage(subject: Subject.orderCreated.rawValue, id: UUID().uuidString, data: try order.encoded()),
-        OutgoingMessage(subject: Subject.paymentCreated.rawValue, id: UUID().uuidString, data: try payment.encoded()),
-    ]
+    try await buy(app, bus, id, buyer: buyer, paymentFirst: paymentFirst)
+    return id
+}
+
+/// Orders the ticket for `buyer` at `cents` and pays, as the orders and payments services announce it; returns once
+/// the buyer holds it. Returns the order's id.
+@discardableResult
+func buy(
+    _ app: Application, _ bus: InMemoryBus, _ id: String, buyer: TestClient, cents: Int64 = 2000, paymentFirst: Bool = false
+) async throws -> String {
+    let orderId = try await reserve(app, bus, id, buyer: buyer, cents: cents, publish: !paymentFirst)
     // A payment that arrives first waits for the order it pays for, retried with a backoff that grows.
-    try await bus.publish(paymentFirst ? messages.reversed() : messages)
-    try await eventually(timeout: paymentFirst ? 20 : 5) {
+    try await pay(app, bus, orderId, for: id, buyer: buyer, then: paymentFirst ? [try orderCreated(orderId, id, buyer: buyer, cents: cents)] : [])
+    return orderId
+}
+
+/// Pays for the order (then publishes `then`), as the payments service announces it; returns once the buyer holds the ticket.
+func pay(
+    _ app: Application, _ bus: InMemoryBus, _ orderId: String, for id: String, buyer: TestClient, then: [OutgoingMessage] = []
+) async throws {
+    let payment = PaymentCreatedEvent(id: UUID().uuidString.lowercased(), orderId: orderId, stripeId: "pi_test")
+    try await bus.publish([OutgoingMessage(subject: Subject.paymentCreated.rawValue, id: UUID().uuidString, data: try payment.encoded())] + then)
+    try await eventually(timeout: then.isEmpty ? 5 : 20) {
         try await TestClient.signedOut(app).send(.GET, "/api/tickets/\(id)").object["holderId"] as? String == buyer.userId
     }
-    return id
+}
+
+/// An order for the ticket, announced as the orders service does (`publish`: now). Returns the order's id.
+func reserve(_ app: Application, _ bus: InMemoryBus, _ id: String, buyer: TestClient, cents: Int64 = 2000, publish: Bool = true) async throws -> String {
+    let orderId = UUID().uuidString.lowercased()
+    if publish { try await bus.publish([try orderCreated(orderId, id, buyer: buyer, cents: cents)]) }
+    return orderId
+}
+
+private func orderCreated(_ orderId: String, _ id: String, buyer: TestClient, cents: Int64) throws -> OutgoingMessage {
+    let order = OrderCreatedEvent(id: orderId, version: 0, status: .created, userId: buyer.userId,
+                                  expiresAt: ISOTimestamp.string(Date().addingTimeInterval(900)),
+                                  ticket: .init(id: id, price: Money(cents: cents)))
+    return OutgoingMessage(subject: Subject.orderCreated.rawValue, id: UUID().uuidString, data: try order.encoded())
 }
 
 /// Holding and passes (CONTRACT.md section 7): a paid order's buyer holds the ticket and gets a signed pass that a

@@ -131,6 +131,21 @@ def test_sell_buy_and_pay_with_a_card_in_the_browser(browser, base_url):
     shot(browser, "08-my-tickets")
     browser.get(base_url)
     assert title not in text(browser), "a sold ticket is no longer for sale"
+
+    # Resold from "My tickets": above what was paid is refused, at it the page says it is listed.
+    def resell(price):
+        browser.get(base_url + "/tickets/held")
+        fill(browser, price=price)
+        browser.find_element(By.XPATH, "//button[text()='Resell']").click()
+    resell("42.51")
+    wait_for(browser, EC.visibility_of_element_located((By.ID, "form-errors")))
+    assert "Price exceeds the resale cap" in text(browser)
+    resell("42.50")
+    wait_for(browser, lambda d: "Listed for resale at $42.50" in text(d))
+    assert browser.find_element(By.XPATH, "//button[text()='Withdraw the resale']")
+    shot(browser, "13-resale-listed")
+    browser.get(base_url)
+    assert title in text(browser), "the resale is for sale"
     browser.set_window_size(390, 800)
     browser.get(ticket_link)
     shot(browser, "12-phone-width")

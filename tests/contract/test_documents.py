@@ -50,8 +50,9 @@ def test_asyncapi_names_exactly_the_subjects_the_services_define():
 ID = "0f8b2c1e-3a4d-4e5f-8a9b-0c1d2e3f4a5b"
 # As the services encode them (Event.encoded(): sorted keys), see Tests/TicketingCoreTests/EventTests.swift.
 SENT = {
-    "ticket:created": {"id": ID, "price": 12.5, "title": "Concert", "userId": "u1", "version": 0},
-    "ticket:updated": {"holderId": "u2", "id": ID, "orderId": ID, "price": 20, "title": "Concert", "userId": "u1", "version": 2},
+    "ticket:created": {"id": ID, "price": 12.5, "resaleOf": ID, "title": "Concert", "userId": "u1", "version": 0},
+    "ticket:updated": {"holderId": "u2", "id": ID, "orderId": ID, "price": 20, "resold": True, "title": "Concert",
+                       "userId": "u1", "version": 2, "withdrawn": True},
     "order:created": {"expiresAt": "2026-11-22T10:15:00.000Z", "id": ID, "status": "created",
                       "ticket": {"id": ID, "price": 9.99}, "userId": "u2", "version": 0},
     "order:cancelled": {"id": ID, "ticket": {"id": ID}, "version": 1},
@@ -61,8 +62,8 @@ SENT = {
 }
 
 
-# Fields a payload carries only in some states (while reserved, once held).
-OPTIONAL = {"orderId", "holderId"}
+# Fields a payload carries only in some states (while reserved, once held, resold or withdrawn, on a resale).
+OPTIONAL = {"orderId", "holderId", "resold", "withdrawn", "resaleOf"}
 
 
 @pytest.mark.parametrize("subject", sorted(SENT))

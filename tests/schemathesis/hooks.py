@@ -4,9 +4,9 @@ schemathesis drops the cookies a response sets before its next request, and a se
 so one cookie for every call cannot walk sign up -> sell -> reserve -> pay -> show. Instead:
 - listing a ticket uses the session of the account this worker signed up or in last (the `session` cookie of its
   latest successful sign-up or sign-in), as a browser would; before any, a seller account made for the run;
-- editing a ticket uses the session that listed it, when this run listed it;
-- reserving, paying, reading orders and the tickets it holds, their passes and check-ins use a buyer account made
-  for the run;
+- editing or withdrawing a ticket uses the session that listed it, when this run listed it;
+- reserving, paying, reading orders and the tickets it holds, their passes, reselling them and check-ins use a buyer
+  account made for the run;
 - sign-up, sign-in and sign-out get no session of ours, so a fuzzed sign-out never ends the accounts above.
 A case whose cookie schemathesis removed or mangled on purpose (negative testing of the security scheme) keeps it.
 """
@@ -22,7 +22,7 @@ import schemathesis
 
 BASE_URL = os.environ["TICKETING_URL"]
 BUYING = {"createOrder", "listOrders", "getOrder", "cancelOrder", "createPayment", "getCurrentUser",
-          "listHeldTickets", "getPass", "checkIn"}
+          "listHeldTickets", "getPass", "resellTicket", "checkIn"}
 
 latest = threading.local()
 sellers = {}  # ticket id -> the session that listed it
@@ -59,7 +59,7 @@ class MarketplaceSessions:
         operation = operation_id(case)
         if operation == "createTicket":
             session = getattr(latest, "session", None) or data["seller"]
-        elif operation == "updateTicket":
+        elif operation in {"updateTicket", "withdrawTicket"}:
             with sellers_lock:
                 session = sellers.get(str((case.path_parameters or {}).get("id")))
             session = session or getattr(latest, "session", None) or data["seller"]
@@ -83,6 +83,6 @@ def after_call(context, case, response):
     operation = operation_id(case)
     if operation in {"signUp", "signIn"} and response.status_code in (200, 201):
         latest.session = session_set_by(response) or getattr(latest, "session", None)
-    elif operation == "createTicket" and response.status_code == 201:
+    elif operation in {"createTicket", "resellTicket"} and response.status_code == 201:
         with sellers_lock:
             sellers[json.loads(response.content)["id"]] = (case.cookies or {}).get("session")

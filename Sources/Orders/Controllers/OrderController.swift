@@ -46,7 +46,9 @@ struct OrderController: RouteCollection, Sendable {
         guard !ticketId.isEmpty else {
             throw AppError.invalid([ErrorItem(message: "TicketId must be provided", field: "ticketId")])
         }
-        guard let ticket = try await ReplicatedTicket.lookup(ticketId.lowercased(), on: request.db) else { throw AppError.notFound }
+        guard let ticket = try await ReplicatedTicket.lookup(ticketId.lowercased(), on: request.db), !ticket.withdrawn else {
+            throw AppError.notFound
+        }
         if ticket.userId == user.id { throw AppError.badRequest("Cannot order your own ticket") }
         let order = Order(
             userId: user.id, ticketId: try ticket.requireID(), price: ticket.price,
@@ -55,6 +57,7 @@ struct OrderController: RouteCollection, Sendable {
         switch try await reservations.reserve(order, on: request.db) {
         case .reserved: break
         case .taken: throw AppError.badRequest("Ticket is already reserved")
+        case .withdrawn: throw AppError.notFound
         case .holdingTooMany:
             throw AppError.badRequest("You can hold at most \(maxHeld) reservations at once: pay for or cancel one first")
         case .tooFrequent(let retryAfter):

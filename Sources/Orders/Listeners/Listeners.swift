@@ -7,8 +7,9 @@ struct TicketCreatedListener: Listener {
 
     func onMessage(_ event: TicketCreatedEvent, context: ListenerContext) async throws -> ListenerOutcome {
         try await context.db.sql.raw("""
-            INSERT INTO tickets (id, title, price_cents, version, user_id)
-            VALUES (\(bind: event.id), \(bind: event.title), \(bind: event.price.cents), \(bind: event.version), \(bind: event.userId))
+            INSERT INTO tickets (id, title, price_cents, version, user_id, resale_of)
+            VALUES (\(bind: event.id), \(bind: event.title), \(bind: event.price.cents), \(bind: event.version), \(bind: event.userId),
+                    \(bind: event.resaleOf))
             ON CONFLICT (id) DO NOTHING
             """).run()
         return .done
@@ -16,6 +17,8 @@ struct TicketCreatedListener: Listener {
 }
 
 /// `ticket:updated` applies only on top of the version just before it: older ones are dropped, early ones wait.
+/// A withdrawal cancels the orders for the ticket still waiting for payment: they reached this service before the
+/// news did, and the tickets service reserved nothing for them.
 struct TicketUpdatedListener: Listener {
     let queueGroup = QueueGroup.orders
 
@@ -23,11 +26,21 @@ struct TicketUpdatedListener: Listener {
         // The common case, the next version, in one statement; only when it matches nothing is the replica read.
         let applied = try await context.db.sql.raw("""
             UPDATE tickets SET title = \(bind: event.title), price_cents = \(bind: event.price.cents), version = \(bind: event.version),
-                   user_id = \(bind: event.userId)
+                   user_id = \(bind: event.userId), holder_id = \(bind: event.holderId), withdrawn = \(bind: event.withdrawn ?? false)
             WHERE id = \(bind: event.id) AND version = \(bind: event.version - 1)
             RETURNING version
             """).first()
-        if applied != nil { return .done }
+        if applied != nil {
+            if event.withdrawn == true {
+                // The reservations that read the replica before this update hold it shared until they commit (see
+                // `Reservations`), so every order they wrote is visible here.
+                let waiting = try await context.db.sql.raw("""
+                    SELECT id FROM orders WHERE ticket_id = \(bind: event.id) AND status IN (\(binds: OrderStatus.reserving.map(\.rawValue)))
+                    """).all().map { try $0.decode(column: "id", as: UUID.self) }
+                for id in waiting { _ = try await Order.cancel(id, in: context.transaction) }
+            }
+            return .done
+        }
         return try await .afterMissedUpdate(of: "tickets", id: event.id, version: event.version, on: context.db)
     }
 }
@@ -48,7 +61,9 @@ struct ExpirationCompleteListener: Listener {
     }
 }
 
-/// `payment:created` completes the order.
+/// `payment:created` completes the order. A resale's order completes only once the tickets service has handed the
+/// ticket over (the replica shows its buyer as holder): the resold ticket's pass is void before the buyer is told
+/// the order is complete.
 struct PaymentCreatedListener: Listener {
     let queueGroup = QueueGroup.orders
 
@@ -65,6 +80,10 @@ struct PaymentCreatedListener: Listener {
                 context.logger.error("payment for a cancelled order", metadata: ["order-id": "\(event.orderId)", "stripe-id": "\(event.stripeId)"])
                 return .done
             case .created, .awaitingPayment:
+                if let ticket = try await ReplicatedTicket.find(order.ticketId, on: context.db), ticket.resaleOf != nil,
+                   ticket.holderId != order.userId {
+                    return .retryLater
+                }
                 if try await order.transition(to: .complete, from: [.created, .awaitingPayment], on: context.db) { return .done }
             }
         }

@@ -67,3 +67,18 @@ struct AddReplicatedTicketSeller: AsyncMigration {
         try await database.schema(ReplicatedTicket.schema).deleteField("user_id").update()
     }
 }
+
+/// Resale (CONTRACT.md section 7): which ticket a listing resells, who holds a ticket, and whether it was withdrawn.
+struct AddReplicatedTicketResale: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.schema(ReplicatedTicket.schema).field("resale_of", .string).update()
+        try await database.schema(ReplicatedTicket.schema).field("holder_id", .string).update()
+        try await database.schema(ReplicatedTicket.schema).field("withdrawn", .bool, .required, .sql(.default(false))).update()
+    }
+
+    func revert(on database: any Database) async throws {
+        for column in ["resale_of", "holder_id", "withdrawn"] {
+            try await database.schema(ReplicatedTicket.schema).deleteField(.key(.init(stringLiteral: column))).update()
+        }
+    }
+}

@@ -11,28 +11,36 @@ final class ReplicatedTicket: Model, @unchecked Sendable {
     @Field(key: "version") var version: Int
     /// Who listed it; nil only for tickets replicated before the column existed.
     @OptionalField(key: "user_id") var userId: String?
+    /// On a resale listing, the ticket it resells; its payment completes an order only once the hand-over is done.
+    @OptionalField(key: "resale_of") var resaleOf: String?
+    /// Who holds it since it was paid for.
+    @OptionalField(key: "holder_id") var holderId: String?
+    /// Taken off sale by its owner: no order may hold it.
+    @Field(key: "withdrawn") var withdrawn: Bool
 
     init() {}
 
-    init(id: String, title: String, price: Money, version: Int, userId: String?) {
+    init(id: String, title: String, price: Money, version: Int, userId: String?, withdrawn: Bool = false) {
         self.id = id
         self.title = title
         priceCents = price.cents
         self.version = version
         self.userId = userId
+        self.withdrawn = withdrawn
     }
 
     var price: Money { Money(cents: priceCents) }
 
     /// The replica's ticket by id in one plain query: the reservation path reads it on every request.
     static func lookup(_ id: String, on db: any Database) async throws -> ReplicatedTicket? {
-        guard let row = try await db.sql.raw("SELECT title, price_cents, version, user_id FROM tickets WHERE id = \(bind: id)").first()
+        guard let row = try await db.sql.raw("SELECT title, price_cents, version, user_id, withdrawn FROM tickets WHERE id = \(bind: id)").first()
         else { return nil }
         return ReplicatedTicket(
             id: id, title: try row.decode(column: "title", as: String.self),
             price: Money(cents: try row.decode(column: "price_cents", as: Int64.self)),
             version: try row.decode(column: "version", as: Int.self),
-            userId: try row.decode(column: "user_id", as: String?.self)
+            userId: try row.decode(column: "user_id", as: String?.self),
+            withdrawn: try row.decode(column: "withdrawn", as: Bool.self)
         )
     }
 }

@@ -10,6 +10,10 @@ import TicketingCore
 /// orders that won. Their `order:created` events go into the outbox in the same transaction. On SQLite, where writes
 /// take turns, this turns one transaction per request into one per batch.
 ///
+/// Before writing, the batch reads its tickets in the replica, shared-locked on PostgreSQL: a ticket withdrawn
+/// meanwhile is refused, and a withdrawal arriving now waits for this transaction, then sees its orders and cancels
+/// them (see `TicketUpdatedListener`).
+///
 /// The same transaction keeps each buyer's limits: orders made per window (`ORDER_LIMIT`, counted in `rate_limits`)
 /// and reservations held at once (`ACTIVE_ORDERS_PER_USER`, counted from the orders themselves). On PostgreSQL each
 /// buyer in the batch is locked for the transaction first (an advisory lock), so replicas cannot both count the
@@ -23,6 +27,8 @@ final class Reservations: Sendable {
         case reserved
         /// Another active order holds the ticket.
         case taken
+        /// Its owner took the ticket off sale while the order was on its way.
+        case withdrawn
         /// The buyer already holds `ACTIVE_ORDERS_PER_USER` reservations.
         case holdingTooMany
         /// The buyer made `ORDER_LIMIT` orders in the window; the next window starts in this many seconds.
@@ -132,6 +138,15 @@ final class Reservations: Sendable {
                     admitted.append(order)
                 }
             }
+        }
+        let ticketIds = Array(Set(admitted.map(\.ticketId))).sorted()
+        let orderable = ticketIds.isEmpty ? [] : Set(try await db.sql.raw("""
+            SELECT id FROM tickets WHERE id IN (\(binds: ticketIds)) AND NOT withdrawn ORDER BY id \(db.lockForShare)
+            """).all().map { try $0.decode(column: "id", as: String.self) })
+        admitted.removeAll { order in
+            guard !orderable.contains(order.ticketId) else { return false }
+            outcomes[order.id!] = .withdrawn
+            return true
         }
         guard !admitted.isEmpty else { return outcomes }
         // Inserted in ticket order, so two replicas' batches take the unique index's entries in one order (no deadlock).

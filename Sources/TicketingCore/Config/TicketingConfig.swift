@@ -29,6 +29,9 @@ public struct TicketingConfig: Sendable {
     /// The tickets service's Ed25519 key for passes, as 64 hex digits of seed (`PASS_SIGNING_KEY`); nil locally,
     /// where the service keeps one in the data directory.
     public var passSigningKey: String?
+    /// The most a holder may ask for a ticket they resell, as a percentage of what they paid
+    /// (`RESALE_PRICE_CAP_PERCENT`, default 100: face value).
+    public var resalePriceCapPercent: Int
 
     public init(
         service: String,
@@ -48,7 +51,8 @@ public struct TicketingConfig: Sendable {
         sessionLifetimeSeconds: Int = 7 * 86_400,
         bcryptCost: Int = 12,
         limits: AbuseLimits = AbuseLimits(),
-        passSigningKey: String? = nil
+        passSigningKey: String? = nil,
+        resalePriceCapPercent: Int = 100
     ) {
         self.service = service
         self.dataDirectory = dataDirectory
@@ -69,6 +73,7 @@ public struct TicketingConfig: Sendable {
         self.bcryptCost = bcryptCost
         self.limits = limits
         self.passSigningKey = passSigningKey
+        self.resalePriceCapPercent = resalePriceCapPercent
     }
 
     public struct Invalid: Error, CustomStringConvertible {
@@ -120,7 +125,8 @@ public struct TicketingConfig: Sendable {
                 activeOrdersPerUser: try integer("ACTIVE_ORDERS_PER_USER", AbuseLimits.defaults.activeOrdersPerUser, range: 1...1_000_000),
                 verificationsPerAddress: try integer("VERIFY_LIMIT", AbuseLimits.defaults.verificationsPerAddress, range: 1...1_000_000)
             ),
-            passSigningKey: value("PASS_SIGNING_KEY")
+            passSigningKey: value("PASS_SIGNING_KEY"),
+            resalePriceCapPercent: try integer("RESALE_PRICE_CAP_PERCENT", 100, range: 1...10_000)
         )
     }
 }

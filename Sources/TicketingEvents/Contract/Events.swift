@@ -62,13 +62,16 @@ public struct TicketCreatedEvent: Event, Equatable {
     public var title: String
     public var price: Money
     public var userId: String
+    /// Present on a holder's resale listing: the id of the ticket it resells (CONTRACT.md section 7).
+    public var resaleOf: String?
 
-    public init(id: String, version: Int, title: String, price: Money, userId: String) {
+    public init(id: String, version: Int, title: String, price: Money, userId: String, resaleOf: String? = nil) {
         self.id = id
         self.version = version
         self.title = title
         self.price = price
         self.userId = userId
+        self.resaleOf = resaleOf
     }
 }
 
@@ -83,8 +86,15 @@ public struct TicketUpdatedEvent: Event, Equatable {
     public var orderId: String?
     /// Present once the order's payment made its buyer the ticket's holder (CONTRACT.md section 7).
     public var holderId: String?
+    /// True once its owner withdrew the listing: no longer for sale, and no order may hold it.
+    public var withdrawn: Bool?
+    /// True once a resale of the ticket was paid: its holder's pass is void, the resale's buyer holds the new ticket.
+    public var resold: Bool?
 
-    public init(id: String, version: Int, title: String, price: Money, userId: String, orderId: String?, holderId: String? = nil) {
+    public init(
+        id: String, version: Int, title: String, price: Money, userId: String, orderId: String?, holderId: String? = nil,
+        withdrawn: Bool? = nil, resold: Bool? = nil
+    ) {
         self.id = id
         self.version = version
         self.title = title
@@ -92,6 +102,8 @@ public struct TicketUpdatedEvent: Event, Equatable {
         self.userId = userId
         self.orderId = orderId
         self.holderId = holderId
+        self.withdrawn = withdrawn
+        self.resold = resold
     }
 }
 

@@ -12,6 +12,12 @@ extension Database {
         sql.dialect.name == "postgresql" ? "FOR UPDATE" : ""
     }
 
+    /// Ends a `SELECT` that reads rows another transaction must not change before the caller's commits: on
+    /// PostgreSQL a shared lock (readers do not wait for each other, writers wait for them).
+    public var lockForShare: SQLQueryString {
+        sql.dialect.name == "postgresql" ? "FOR SHARE" : ""
+    }
+
     /// Like `lockForUpdate`, but on PostgreSQL rows another transaction holds are skipped rather than waited for.
     public var lockForUpdateSkippingLocked: SQLQueryString {
         sql.dialect.name == "postgresql" ? "FOR UPDATE SKIP LOCKED" : ""

@@ -18,18 +18,21 @@ struct PassController: RouteCollection, Sendable {
         signedIn.post("checkins", use: checkIn)
     }
 
-    /// The current user's held tickets, newest first, a page at a time as the tickets list pages (`?limit=`,
+    /// The current user's held tickets (not resold), newest first, a page at a time as the tickets list pages (`?limit=`,
     /// `?after=<id of the last ticket seen>`, a `Link` header on a full page).
     @Sendable
     func held(_ request: Request) async throws -> Response {
         let user = try request.requireUser()
         let limit = try PageSize.read(request)
-        let cursor = try await Paging.after(request, noun: "ticket") { try await Ticket.find($0, on: request.db)?.holderId == user.id }
+        let cursor = try await Paging.after(request, noun: "ticket") { id in
+            try await Ticket.find(id, on: request.db).map { $0.holderId == user.id && $0.resoldAt == nil } ?? false
+        }
         let continuing: SQLQueryString = cursor.map { "AND (held_at, id) < (SELECT held_at, id FROM tickets WHERE id = \(bind: $0))" } ?? ""
-        let page = try await request.sql.raw("""
-            SELECT * FROM tickets WHERE holder_id = \(bind: user.id) \(continuing)
+        let held = try await request.sql.raw("""
+            SELECT * FROM tickets WHERE holder_id = \(bind: user.id) AND resold_at IS NULL \(continuing)
             ORDER BY held_at DESC, id DESC LIMIT \(unsafeRaw: String(limit))
-            """).all(decodingFluent: Ticket.self).map(TicketResponse.init)
+            """).all(decodingFluent: Ticket.self)
+        let page = try await TicketResponse.list(held, on: request.db)
         let response = try await page.encodeResponse(for: request)
         Paging.linkNext(response, path: "/api/tickets/held", limit: limit, count: page.count, lastID: page.last?.id)
         return response
@@ -42,12 +45,12 @@ struct PassController: RouteCollection, Sendable {
         var code: String
     }
 
-    /// The holder's pass; anyone else is refused as the contract's 401.
+    /// The holder's pass; anyone else, the holder who resold it included, is refused as the contract's 401.
     @Sendable
     func pass(_ request: Request) async throws -> PassResponse {
         let user = try request.requireUser()
         guard let ticket = try await Ticket.find(try request.parameters.id(), on: request.db) else { throw AppError.notFound }
-        guard let holder = ticket.holderId, holder == user.id else { throw AppError.notAuthorized }
+        guard let holder = ticket.holderId, holder == user.id, ticket.resoldAt == nil else { throw AppError.notAuthorized }
         let pass = Pass(ticketId: try ticket.requireID().uuidString.lowercased(), holderId: holder, serial: ticket.serial)
         return PassResponse(ticketId: pass.ticketId, holderId: holder, serial: pass.serial, code: try key.code(for: pass))
     }
@@ -102,8 +105,8 @@ struct PassController: RouteCollection, Sendable {
             }
         }
         guard let (pass, ticket) = try await signedTicket(code, on: request.db) else { return Verdict(valid: false, reason: "invalid") }
-        guard ticket.holderId == pass.holderId, ticket.serial == pass.serial else {
-            // Signed by this service for an earlier holder: the ticket has changed hands since.
+        guard ticket.isCurrent(pass) else {
+            // Signed by this service, but the ticket has changed hands since.
             return Verdict(valid: false, reason: "resold")
         }
         if ticket.checkedInAt != nil { return Verdict(valid: false, reason: "checked-in") }
@@ -116,7 +119,9 @@ struct PassController: RouteCollection, Sendable {
     }
 
     /// Admits the pass's holder once, for the ticket's issuer (the venue). The single conditional update decides:
-    /// of simultaneous scans of one pass exactly one finds the ticket not yet checked in.
+    /// of simultaneous scans of one pass exactly one finds the ticket not yet checked in. A holder who is using the
+    /// ticket is no longer selling it: an unreserved resale listing of it is withdrawn in the same transaction, and
+    /// while one is reserved (its buyer may be paying) the door is refused.
     @Sendable
     func checkIn(_ request: Request) async throws -> Response {
         let user = try request.requireUser()
@@ -125,14 +130,25 @@ struct PassController: RouteCollection, Sendable {
         }
         let id = try ticket.requireID()
         guard ticket.issuerId == user.id else { throw AppError.notAuthorized }
-        guard ticket.holderId == pass.holderId, ticket.serial == pass.serial else { throw AppError.badRequest("Pass is no longer valid") }
+        guard ticket.isCurrent(pass) else { throw AppError.badRequest("Pass is no longer valid") }
         let now = Date()
-        let admitted = try await request.statement { db in
-            try await db.sql.raw("""
+        let admitted = try await request.transaction { tx in
+            guard try await tx.db.sql.raw("""
                 UPDATE tickets SET checked_in_at = \(bind: now)
-                WHERE id = \(bind: id) AND checked_in_at IS NULL AND holder_id = \(bind: pass.holderId) AND serial = \(bind: pass.serial)
+                WHERE id = \(bind: id) AND checked_in_at IS NULL AND resold_at IS NULL
+                  AND holder_id = \(bind: pass.holderId) AND serial = \(bind: pass.serial)
                 RETURNING id
                 """).first() != nil
+            else { return false }
+            if let resaleID = try await Ticket.resales(of: [id], on: tx.db)[id], let listing = try await Ticket.findForUpdate(resaleID, on: tx.db) {
+                guard listing.orderId == nil else {
+                    throw AppError(.conflict, [ErrorItem(message: "Ticket is being resold: its buyer may be paying")])
+                }
+                listing.withdrawnAt = now
+                try await listing.saveNextVersion(on: tx.db)
+                try await tx.record(try listing.updatedEvent)
+            }
+            return true
         }
         guard admitted else {
             guard let current = try await Ticket.find(id, on: request.db), let at = current.checkedInAt else {

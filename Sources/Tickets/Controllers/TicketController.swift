@@ -10,9 +10,10 @@ struct TicketController: RouteCollection, Sendable {
         let signedIn = tickets.grouped(RequireAuthMiddleware())
         signedIn.post(use: create)
         signedIn.put(":id", use: update)
+        signedIn.delete(":id", use: withdraw)
     }
 
-    /// Tickets for sale (not reserved), oldest first, a page at a time: `?limit=` (default 100, at most 1000) and
+    /// Tickets for sale (not reserved, not withdrawn), oldest first, a page at a time: `?limit=` (default 100, at most 1000) and
     /// `?after=<id of the last ticket seen>`. A full page carries a `Link: <…>; rel="next"` header.
     @Sendable
     func list(_ request: Request) async throws -> Response {
@@ -21,18 +22,21 @@ struct TicketController: RouteCollection, Sendable {
         // The cursor compares stored values with stored values, so no timestamp is rounded on the way.
         let continuing: SQLQueryString = cursor.map { "AND (created_at, id) > (SELECT created_at, id FROM tickets WHERE id = \(bind: $0))" } ?? ""
         let page = try await request.sql.raw("""
-            SELECT * FROM tickets WHERE order_id IS NULL \(continuing)
+            SELECT * FROM tickets WHERE order_id IS NULL AND withdrawn_at IS NULL \(continuing)
             ORDER BY created_at, id LIMIT \(unsafeRaw: String(limit))
-            """).all(decodingFluent: Ticket.self).map(TicketResponse.init)
+            """).all(decodingFluent: Ticket.self).map { try TicketResponse($0) }
         let response = try await page.encodeResponse(for: request)
         Paging.linkNext(response, path: "/api/tickets", limit: limit, count: page.count, lastID: page.last?.id)
         return response
     }
 
+    /// A ticket, as long as it is listed or was sold: a withdrawn listing is gone.
     @Sendable
     func show(_ request: Request) async throws -> TicketResponse {
-        guard let ticket = try await Ticket.find(try request.parameters.id(), on: request.db) else { throw AppError.notFound }
-        return try TicketResponse(ticket)
+        guard let ticket = try await Ticket.find(try request.parameters.id(), on: request.db), ticket.withdrawnAt == nil else {
+            throw AppError.notFound
+        }
+        return try await TicketResponse.list([ticket], on: request.db)[0]
     }
 
     @Sendable
@@ -42,32 +46,58 @@ struct TicketController: RouteCollection, Sendable {
         let ticket = Ticket(title: input.title, price: input.price, userId: user.id)
         try await request.transaction { tx in
             try await ticket.create(on: tx.db)
-            try await tx.record(
-                TicketCreatedEvent(id: try ticket.requireID().uuidString.lowercased(), version: ticket.version,
-                                   title: ticket.title, price: ticket.price, userId: ticket.userId)
-            )
+            try await tx.record(try ticket.createdEvent)
         }
         return try await TicketResponse(ticket).encodeResponse(status: .created, for: request)
     }
 
-    /// Checks in the contract's order: signed in, valid input, exists, owner, not reserved. The write applies only
-    /// on top of the version read; if a reservation or another edit came first, it is checked again from the start.
+    /// Checks in the contract's order: signed in, valid input, exists, owner, not reserved.
     @Sendable
     func update(_ request: Request) async throws -> TicketResponse {
         let user = try request.requireUser()
         let input = try ValidTicket(request.decodeBody(TicketInput.self))
-        let id = try request.parameters.id()
+        return try await request.changeTicket(try request.parameters.id()) { ticket, tx in
+            guard ticket.withdrawnAt == nil else { throw AppError.notFound }
+            guard ticket.userId == user.id else { throw AppError.notAuthorized }
+            guard ticket.orderId == nil else { throw AppError.badRequest("Cannot edit a reserved ticket") }
+            ticket.title = input.title
+            ticket.priceCents = input.price.cents
+            try await ticket.saveNextVersion(on: tx.db)
+            try await tx.record(try ticket.updatedEvent)
+            return try TicketResponse(ticket)
+        }
+    }
+
+    /// Takes an unreserved listing off sale for good (its owner only): 204, and again 204 if it already was.
+    /// `ticket:updated` tells the orders service, which then refuses orders for it and cancels any that reached it
+    /// before the news did.
+    @Sendable
+    func withdraw(_ request: Request) async throws -> HTTPStatus {
+        let user = try request.requireUser()
+        return try await request.changeTicket(try request.parameters.id()) { ticket, tx in
+            guard ticket.userId == user.id else { throw AppError.notAuthorized }
+            guard ticket.withdrawnAt == nil else { return .noContent }
+            guard ticket.orderId == nil else { throw AppError.badRequest("Cannot withdraw a reserved ticket") }
+            ticket.withdrawnAt = Date()
+            try await ticket.saveNextVersion(on: tx.db)
+            try await tx.record(try ticket.updatedEvent)
+            return .noContent
+        }
+    }
+}
+
+extension Request {
+    /// Runs `change` on the ticket, read for update in one transaction: 404 if there is none. The change writes only
+    /// on top of the version read (`saveNextVersion`); if a reservation or another edit came first, it runs again on
+    /// the new version.
+    func changeTicket<Result: Sendable>(
+        _ id: UUID, _ change: @escaping @Sendable (Ticket, UnitOfWork.Transaction) async throws -> Result
+    ) async throws -> Result {
         for attempt in 1... {
             do {
-                return try await request.transaction { tx in
+                return try await transaction { tx in
                     guard let ticket = try await Ticket.findForUpdate(id, on: tx.db) else { throw AppError.notFound }
-                    guard ticket.userId == user.id else { throw AppError.notAuthorized }
-                    guard ticket.orderId == nil else { throw AppError.badRequest("Cannot edit a reserved ticket") }
-                    ticket.title = input.title
-                    ticket.priceCents = input.price.cents
-                    try await ticket.saveNextVersion(on: tx.db)
-                    try await tx.record(try ticket.updatedEvent)
-                    return try TicketResponse(ticket)
+                    return try await change(ticket, tx)
                 }
             } catch is StaleTicket where attempt < 5 {
                 continue

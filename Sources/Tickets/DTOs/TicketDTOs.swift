@@ -51,22 +51,32 @@ struct ValidTicket {
         } catch .forbiddenCharacter {
             errors.add("title", "Title must not contain control or text-direction characters")
         }
-        var price: Money?
-        switch input.price {
+        let price = Self.price(input.price, errors: &errors)
+        try errors.throwIfAny()
+        self.title = title
+        self.price = price!
+    }
+
+    /// A price as a listing takes it (a new ticket, an edit, a resale): more than 0, at most `maxPrice`, in cents.
+    static func price(_ input: PriceInput?, errors: inout FieldErrors) -> Money? {
+        switch input {
         case .amount(let money) where money.cents > 0:
-            if money > Self.maxPrice { errors.add("price", "Price must be at most 1000000") } else { price = money }
+            if money > maxPrice { errors.add("price", "Price must be at most 1000000") } else { return money }
         case .tooPrecise:
             errors.add("price", "Price must have at most 2 decimals")
         case .amount, .unreadable, nil:
             errors.add("price", "Price must be greater than 0")
         }
-        try errors.throwIfAny()
-        self.title = title
-        self.price = price!
+        return nil
     }
 }
 
-/// Ticket JSON: `{id, title, price, userId, version, orderId?, holderId?}`.
+/// The body of a resale: the price asked.
+struct ResaleInput: Decodable {
+    var price: PriceInput?
+}
+
+/// Ticket JSON: `{id, title, price, userId, version, orderId?, holderId?, resaleOf?, faceValue?, resaleId?}`.
 struct TicketResponse: Content {
     var id: String
     var title: String
@@ -75,8 +85,13 @@ struct TicketResponse: Content {
     var version: Int
     var orderId: String?
     var holderId: String?
+    /// On a resale listing: the ticket it resells and what that ticket's holder paid.
+    var resaleOf: String?
+    var faceValue: Money?
+    /// On a held ticket: its resale listing, while one is for sale, reserved or sold.
+    var resaleId: String?
 
-    init(_ ticket: Ticket) throws {
+    init(_ ticket: Ticket, resaleId: UUID? = nil) throws {
         id = try ticket.requireID().uuidString.lowercased()
         title = ticket.title
         price = ticket.price
@@ -84,15 +99,34 @@ struct TicketResponse: Content {
         version = ticket.version
         orderId = ticket.orderId
         holderId = ticket.holderId
+        resaleOf = ticket.resaleOf?.uuidString.lowercased()
+        faceValue = ticket.faceValueCents.map(Money.init(cents:))
+        self.resaleId = resaleId?.uuidString.lowercased()
+    }
+
+    /// The tickets as JSON, each held one with its resale listing if it has one.
+    static func list(_ tickets: [Ticket], on db: any Database) async throws -> [TicketResponse] {
+        let resales = try await Ticket.resales(of: tickets.filter { $0.holderId != nil }.compactMap(\.id), on: db)
+        return try tickets.map { try TicketResponse($0, resaleId: $0.id.flatMap { resales[$0] }) }
     }
 }
 
 extension Ticket {
+    var createdEvent: TicketCreatedEvent {
+        get throws {
+            TicketCreatedEvent(
+                id: try requireID().uuidString.lowercased(), version: version, title: title, price: price, userId: userId,
+                resaleOf: resaleOf?.uuidString.lowercased()
+            )
+        }
+    }
+
     var updatedEvent: TicketUpdatedEvent {
         get throws {
             TicketUpdatedEvent(
                 id: try requireID().uuidString.lowercased(), version: version, title: title, price: price,
-                userId: userId, orderId: orderId, holderId: holderId
+                userId: userId, orderId: orderId, holderId: holderId,
+                withdrawn: withdrawnAt == nil ? nil : true, resold: resoldAt == nil ? nil : true
             )
         }
     }

@@ -19,27 +19,39 @@ struct OrderCreatedListener: Listener {
 
     func onMessage(_ event: OrderCreatedEvent, context: ListenerContext) async throws -> ListenerOutcome {
         try await OrderVersions.applyInOrder(event.id, version: event.version, on: context.db) {
-            if let id = UUID(uuidString: event.ticket.id), let reserved = try await Ticket.reserveIfFree(id, for: event.id, buyer: event.userId, on: context.db) {
+            if let id = UUID(uuidString: event.ticket.id),
+               let reserved = try await Ticket.reserveIfFree(id, for: event.id, buyer: event.userId, paying: event.ticket.price, on: context.db) {
                 try await context.record(reserved)
                 return .done
             }
             let ticket = try await findTicket(event.ticket.id, on: context.db)
+            // Withdrawn before the orders service heard: it cancels this order when it does, so nothing is reserved.
+            if ticket.withdrawnAt != nil { return .done }
             // Held by an earlier order whose cancellation has not arrived yet: wait for it. Held by this order: done.
             return ticket.orderId == event.id ? .done : .retryLater
         }
     }
 }
 
-/// `order:cancelled` frees the ticket, but only if that very order holds it.
+/// `order:cancelled` frees the ticket, but only if that very order holds it. A cancelled resale that was already
+/// handed over (its payment lost the race with the expiry, and is refunded) gives the resold ticket back to its holder.
 struct OrderCancelledListener: Listener {
     let queueGroup = QueueGroup.tickets
 
     func onMessage(_ event: OrderCancelledEvent, context: ListenerContext) async throws -> ListenerOutcome {
         try await OrderVersions.applyInOrder(event.id, version: event.version, on: context.db) {
-            let ticket = try await findTicket(event.ticket.id, on: context.db)
+            guard let id = UUID(uuidString: event.ticket.id) else { throw UnknownTicket(id: event.ticket.id) }
+            let (found, resold) = try await Ticket.findForUpdateWithResold(id, on: context.db)
+            guard let ticket = found else { throw UnknownTicket(id: event.ticket.id) }
             if ticket.orderId == event.id {
+                if ticket.holderId != nil, let resold, resold.resoldAt != nil {
+                    resold.resoldAt = nil
+                    try await resold.saveNextVersion(on: context.db)
+                    try await context.record(try resold.updatedEvent)
+                }
                 ticket.orderId = nil
                 ticket.buyerId = nil
+                ticket.paidCents = nil
                 // A payment that lost the race with its order's expiry is refunded: its buyer holds nothing.
                 ticket.holderId = nil
                 ticket.heldAt = nil

@@ -1,7 +1,9 @@
 import TicketingCore
 
 /// `payment:created` makes the order's buyer the holder of the ticket the order reserved, with the next pass serial,
-/// and announces it with `ticket:updated` (carrying `holderId`).
+/// and announces it with `ticket:updated` (carrying `holderId`). When the ticket is a resale listing this is the
+/// hand-over: in the same transaction the resold ticket is marked resold, so its pass is void from the moment the
+/// new one exists.
 struct PaymentCreatedListener: Listener {
     let queueGroup = QueueGroup.tickets
 
@@ -11,7 +13,8 @@ struct PaymentCreatedListener: Listener {
         // version is there the ticket read next sees the reservation, or what came after it. Read the other way round,
         // on PostgreSQL a reservation committing between the two reads looked like an order already cancelled.
         guard try await OrderVersions.version(of: event.orderId, on: db) != nil else { return .retryLater }
-        guard let ticket = try await Ticket.findForUpdate(reservedBy: event.orderId, on: db) else {
+        let (found, resold) = try await Ticket.findForUpdateWithResold(reservedBy: event.orderId, on: db)
+        guard let ticket = found else {
             // Its cancellation freed the ticket first (the payment is being refunded): nothing to hold.
             return .done
         }
@@ -21,11 +24,18 @@ struct PaymentCreatedListener: Listener {
             context.logger.warning("paid ticket has no recorded buyer; not held", metadata: ["order-id": "\(event.orderId)"])
             return .done
         }
+        let now = Date()
         ticket.holderId = buyer
-        ticket.serial += 1
-        ticket.heldAt = Date()
+        // A resale continues its chain's serials: no two passes of one chain carry the same one.
+        ticket.serial = max(ticket.serial, resold?.serial ?? 0) + 1
+        ticket.heldAt = now
         try await ticket.saveNextVersion(on: db)
         try await context.record(try ticket.updatedEvent)
+        if let resold, resold.resoldAt == nil {
+            resold.resoldAt = now
+            try await resold.saveNextVersion(on: db)
+            try await context.record(try resold.updatedEvent)
+        }
         return .done
     }
 }

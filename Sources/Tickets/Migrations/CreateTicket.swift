@@ -72,3 +72,39 @@ struct AddCheckIn: AsyncMigration {
         try await database.schema(Ticket.schema).deleteField("checked_in_at").update()
     }
 }
+
+/// Resale (CONTRACT.md section 7): what a reservation charges, a listing's place in its resale chain, withdrawal and
+/// hand-over. One open resale per ticket is a partial unique index: of two simultaneous listings one commits.
+struct AddResale: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.schema(Ticket.schema).field("paid_cents", .int64).update()
+        try await database.schema(Ticket.schema).field("resale_of", .uuid).update()
+        try await database.schema(Ticket.schema).field("face_value_cents", .int64).update()
+        try await database.schema(Ticket.schema).field("issuer_id", .string).update()
+        try await database.schema(Ticket.schema).field("withdrawn_at", .datetime).update()
+        try await database.schema(Ticket.schema).field("resold_at", .datetime).update()
+        try await database.sql.raw("""
+            CREATE UNIQUE INDEX tickets_one_resale ON tickets (resale_of) WHERE resale_of IS NOT NULL AND withdrawn_at IS NULL
+            """).run()
+        // The listing and the held list leave out what is no longer for sale or no longer held.
+        try await database.sql.raw("DROP INDEX tickets_for_sale").run()
+        try await database.sql.raw("""
+            CREATE INDEX tickets_for_sale ON tickets (created_at, id) WHERE order_id IS NULL AND withdrawn_at IS NULL
+            """).run()
+        try await database.sql.raw("DROP INDEX tickets_held").run()
+        try await database.sql.raw("""
+            CREATE INDEX tickets_held ON tickets (holder_id, held_at, id) WHERE holder_id IS NOT NULL AND resold_at IS NULL
+            """).run()
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.sql.raw("DROP INDEX tickets_held").run()
+        try await database.sql.raw("CREATE INDEX tickets_held ON tickets (holder_id, held_at, id) WHERE holder_id IS NOT NULL").run()
+        try await database.sql.raw("DROP INDEX tickets_for_sale").run()
+        try await database.sql.raw("CREATE INDEX tickets_for_sale ON tickets (created_at, id) WHERE order_id IS NULL").run()
+        try await database.sql.raw("DROP INDEX tickets_one_resale").run()
+        for column in ["paid_cents", "resale_of", "face_value_cents", "issuer_id", "withdrawn_at", "resold_at"] {
+            try await database.schema(Ticket.schema).deleteField(.key(.init(stringLiteral: column))).update()
+        }
+    }
+}

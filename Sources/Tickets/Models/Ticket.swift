@@ -20,6 +20,18 @@ final class Ticket: Model, @unchecked Sendable {
     @OptionalField(key: "held_at") var heldAt: Date?
     /// When the door admitted the holder; a ticket is checked in once.
     @OptionalField(key: "checked_in_at") var checkedInAt: Date?
+    /// What the order that reserved the ticket charges, from its `order:created`: the face value, should its buyer
+    /// resell it. Nil for reservations made before it was kept, which were charged the (then frozen) listed price.
+    @OptionalField(key: "paid_cents") var paidCents: Int64?
+    /// On a holder's resale listing: the ticket it resells, and what that ticket's holder paid for it.
+    @OptionalField(key: "resale_of") var resaleOf: UUID?
+    @OptionalField(key: "face_value_cents") var faceValueCents: Int64?
+    /// Who listed the first ticket of a resale chain; nil on a first listing, whose issuer is its seller.
+    @OptionalField(key: "issuer_id") var issuer: String?
+    /// When its owner took the listing off sale.
+    @OptionalField(key: "withdrawn_at") var withdrawnAt: Date?
+    /// When a resale of it was paid: its holder's pass is void from then on.
+    @OptionalField(key: "resold_at") var resoldAt: Date?
     @Field(key: "created_at") var createdAt: Date
 
     init() {}
@@ -36,6 +48,14 @@ final class Ticket: Model, @unchecked Sendable {
 
     var price: Money { Money(cents: priceCents) }
 
-    /// Who may check the ticket in: the venue, which listed it first. Until resale exists that is its seller.
-    var issuerId: String { userId }
+    /// Who may check the ticket in: the venue, which listed the first ticket of its resale chain.
+    var issuerId: String { issuer ?? userId }
+
+    /// What its holder paid, the base of the resale cap.
+    var paid: Money { Money(cents: paidCents ?? priceCents) }
+
+    /// Whether `pass` is the ticket's current pass: signed for its holder and serial, and not handed on since.
+    func isCurrent(_ pass: Pass) -> Bool {
+        holderId == pass.holderId && serial == pass.serial && resoldAt == nil
+    }
 }

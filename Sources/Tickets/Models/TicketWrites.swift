@@ -18,9 +18,33 @@ extension Ticket {
         try await findForUpdate(where: "order_id = \(bind: orderId)", on: db)
     }
 
+    /// The ticket an order holds, and the ticket it resells if it is a resale listing, both read for update.
+    ///
+    /// The resold ticket is locked first. Every transaction that changes both (a hand-over, its undoing, a check-in
+    /// that withdraws the holder's listing) takes them in that order, so on PostgreSQL none waits on another's lock
+    /// while holding the one it needs.
+    static func findForUpdateWithResold(reservedBy orderId: String, on db: any Database) async throws -> (ticket: Ticket?, resold: Ticket?) {
+        try await findForUpdateWithResold(where: "order_id = \(bind: orderId)", on: db)
+    }
+
+    /// As `findForUpdateWithResold(reservedBy:on:)`, for the ticket by its id.
+    static func findForUpdateWithResold(_ id: UUID, on db: any Database) async throws -> (ticket: Ticket?, resold: Ticket?) {
+        try await findForUpdateWithResold(where: "id = \(bind: id)", on: db)
+    }
+
+    private static func findForUpdateWithResold(where condition: SQLQueryString, on db: any Database) async throws -> (ticket: Ticket?, resold: Ticket?) {
+        // Which ticket it resells never changes once listed, so this unlocked read cannot go stale.
+        let resaleOf = try await db.sql.raw("SELECT resale_of FROM tickets WHERE \(condition)").first()?
+            .decode(column: "resale_of", as: UUID?.self)
+        var resold: Ticket?
+        if let resaleOf { resold = try await findForUpdate(resaleOf, on: db) }
+        return (try await findForUpdate(where: condition, on: db), resold)
+    }
+
     private static func findForUpdate(where condition: SQLQueryString, on db: any Database) async throws -> Ticket? {
         guard let row = try await db.sql.raw("""
-            SELECT id, title, price_cents, user_id, version, order_id, buyer_id, holder_id, serial, held_at, checked_in_at, created_at
+            SELECT id, title, price_cents, user_id, version, order_id, buyer_id, holder_id, serial, held_at, checked_in_at,
+                   paid_cents, resale_of, face_value_cents, issuer_id, withdrawn_at, resold_at, created_at
             FROM tickets WHERE \(condition) \(db.lockForUpdate)
             """).first()
         else { return nil }
@@ -38,18 +62,26 @@ extension Ticket {
         ticket.serial = try row.decode(column: "serial", as: Int.self)
         ticket.heldAt = try row.decode(column: "held_at", as: Date?.self)
         ticket.checkedInAt = try row.decode(column: "checked_in_at", as: Date?.self)
+        ticket.paidCents = try row.decode(column: "paid_cents", as: Int64?.self)
+        ticket.resaleOf = try row.decode(column: "resale_of", as: UUID?.self)
+        ticket.faceValueCents = try row.decode(column: "face_value_cents", as: Int64?.self)
+        ticket.issuer = try row.decode(column: "issuer_id", as: String?.self)
+        ticket.withdrawnAt = try row.decode(column: "withdrawn_at", as: Date?.self)
+        ticket.resoldAt = try row.decode(column: "resold_at", as: Date?.self)
         ticket.$id.exists = true
         return ticket
     }
 
-    /// Writes the ticket's title, price, order and holding as the next version, only if the stored row is still at
-    /// the version this copy was read at. Throws `StaleTicket` otherwise, so nothing is ever silently overwritten.
+    /// Writes the ticket's title, price, order, holding and listing state as the next version, only if the stored
+    /// row is still at the version this copy was read at. Throws `StaleTicket` otherwise, so nothing is ever silently
+    /// overwritten.
     func saveNextVersion(on db: any Database) async throws {
         let id = try requireID()
         let row = try await db.sql.raw("""
             UPDATE tickets SET title = \(bind: title), price_cents = \(bind: priceCents), order_id = \(bind: orderId),
-                   buyer_id = \(bind: buyerId), holder_id = \(bind: holderId), serial = \(bind: serial),
-                   held_at = \(bind: heldAt), version = version + 1
+                   buyer_id = \(bind: buyerId), paid_cents = \(bind: paidCents), holder_id = \(bind: holderId),
+                   serial = \(bind: serial), held_at = \(bind: heldAt), withdrawn_at = \(bind: withdrawnAt),
+                   resold_at = \(bind: resoldAt), version = version + 1
             WHERE id = \(bind: id) AND version = \(bind: version)
             RETURNING version
             """).first()
@@ -60,11 +92,14 @@ extension Ticket {
 
 extension Ticket {
     /// Reserves a free ticket for the order in one statement and returns its announcement (the next version).
-    /// Nil when the ticket is unknown or already held: the caller reads it to tell which.
-    static func reserveIfFree(_ id: UUID, for orderId: String, buyer: String, on db: any Database) async throws -> TicketUpdatedEvent? {
+    /// Nil when the ticket is unknown, already held or withdrawn: the caller reads it to tell which.
+    static func reserveIfFree(
+        _ id: UUID, for orderId: String, buyer: String, paying price: Money, on db: any Database
+    ) async throws -> TicketUpdatedEvent? {
         guard let row = try await db.sql.raw("""
-            UPDATE tickets SET order_id = \(bind: orderId), buyer_id = \(bind: buyer), version = version + 1
-            WHERE id = \(bind: id) AND order_id IS NULL
+            UPDATE tickets SET order_id = \(bind: orderId), buyer_id = \(bind: buyer), paid_cents = \(bind: price.cents),
+                   version = version + 1
+            WHERE id = \(bind: id) AND order_id IS NULL AND withdrawn_at IS NULL
             RETURNING title, price_cents, user_id, version
             """).first()
         else { return nil }
@@ -74,6 +109,29 @@ extension Ticket {
             price: Money(cents: try row.decode(column: "price_cents", as: Int64.self)),
             userId: try row.decode(column: "user_id", as: String.self), orderId: orderId
         )
+    }
+}
+
+extension Ticket {
+    /// Lists the ticket, unless it resells a ticket that already has an open resale (the partial unique index
+    /// `tickets_one_resale` decides, so of simultaneous listings exactly one is written). Returns whether it was.
+    func createIfFirstResale(on db: any Database) async throws -> Bool {
+        try await db.sql.raw("""
+            INSERT INTO tickets (id, title, price_cents, user_id, version, serial, resale_of, face_value_cents, issuer_id, created_at)
+            VALUES (\(bind: try requireID()), \(bind: title), \(bind: priceCents), \(bind: userId), \(bind: version), \(bind: serial),
+                    \(bind: resaleOf), \(bind: faceValueCents), \(bind: issuer), \(bind: createdAt))
+            ON CONFLICT DO NOTHING RETURNING id
+            """).first() != nil
+    }
+
+    /// The open (or sold) resale listing of each of the tickets, by the id of the ticket it resells.
+    static func resales(of ids: [UUID], on db: any Database) async throws -> [UUID: UUID] {
+        guard !ids.isEmpty else { return [:] }
+        let rows = try await db.sql.raw("""
+            SELECT id, resale_of FROM tickets WHERE resale_of IN (\(binds: ids)) AND withdrawn_at IS NULL
+            """).all()
+        return try Dictionary(rows.map { (try $0.decode(column: "resale_of", as: UUID.self), try $0.decode(column: "id", as: UUID.self)) },
+                              uniquingKeysWith: { first, _ in first })
     }
 }
 
