@@ -104,9 +104,9 @@ final class OrderListenerTests: XCTestCase {
     }
 
     /// The buyer of a resale is told the order is complete only once the tickets service handed the ticket over,
-    /// which voids the previous holder's pass in the same transaction.
+    /// which voids the previous holder's pass in the same transaction. Paid meanwhile, it no longer expires.
     func testAResalesOrderCompletesOnlyOnceTheTicketIsHandedOver() async throws {
-        try await withOrders { app, _ in
+        try await withOrders { app, bus in
             let ticketId = UUID().uuidString.lowercased()
             let listed = TicketCreatedEvent(id: ticketId, version: 0, title: "Resold", price: Money(cents: 2000), userId: "holder",
                                             resaleOf: UUID().uuidString.lowercased())
@@ -114,18 +114,58 @@ final class OrderListenerTests: XCTestCase {
             let buyer = try await TestClient.signedIn(app)
             let id = try await buyer.send(.POST, "/api/orders", json: #"{"ticketId": "\#(ticketId)"}"#).object["id"] as! String
             let payment = PaymentCreatedEvent(id: "pay-1", orderId: id, stripeId: "ch_1")
-            try await assertEqual(try await apply(PaymentCreatedListener(), payment, app), .retryLater)
             var reserved = updated(ticketId, version: 1, title: "Resold")
             reserved.orderId = id
             try await assertEqual(try await apply(TicketUpdatedListener(), reserved, app), .done)
-            try await assertEqual(try await apply(PaymentCreatedListener(), payment, app), .retryLater)
+            try await assertEqual(try await apply(PaymentCreatedListener(), payment, app), .done)
             try await assertEqual(try await buyer.send(.GET, "/api/orders/\(id)").object["status"] as? String, "created")
+            try await assertEqual(try await apply(ExpirationCompleteListener(), ExpirationCompleteEvent(orderId: id), app), .done)
+            let cancelling = try await buyer.send(.DELETE, "/api/orders/\(id)")
+            XCTAssertEqual(cancelling.errorEnvelope?.errors, [ErrorItem(message: "Cannot cancel a completed order")])
+            try await assertEqual(try await buyer.send(.GET, "/api/orders/\(id)").object["status"] as? String, "created", "paid: not expired")
             var handedOver = reserved
             handedOver.version = 2
             handedOver.holderId = buyer.userId
             try await assertEqual(try await apply(TicketUpdatedListener(), handedOver, app), .done)
-            try await assertEqual(try await apply(PaymentCreatedListener(), payment, app), .done)
             try await assertEqual(try await buyer.send(.GET, "/api/orders/\(id)").object["status"] as? String, "complete")
+            try await Task.sleep(for: .milliseconds(100))
+            XCTAssertEqual(bus.events(OrderCancelledEvent.self).count, 0)
+        }
+    }
+
+    /// A resale withdrawn at the door while its buyer paid will never be handed over: the order is cancelled, so
+    /// the payments service refunds it.
+    func testAWithdrawalCancelsAPaidResaleOrderWaitingForItsHandOver() async throws {
+        try await withOrders { app, bus in
+            let ticketId = UUID().uuidString.lowercased()
+            let listed = TicketCreatedEvent(id: ticketId, version: 0, title: "Resold", price: Money(cents: 2000), userId: "holder",
+                                            resaleOf: UUID().uuidString.lowercased())
+            try await assertEqual(try await apply(TicketCreatedListener(), listed, app), .done)
+            let buyer = try await TestClient.signedIn(app)
+            let id = try await buyer.send(.POST, "/api/orders", json: #"{"ticketId": "\#(ticketId)"}"#).object["id"] as! String
+            try await assertEqual(try await apply(PaymentCreatedListener(), PaymentCreatedEvent(id: "pay-1", orderId: id, stripeId: "ch_1"), app), .done)
+            var withdrawn = updated(ticketId, version: 1, title: "Resold")
+            withdrawn.orderId = id
+            withdrawn.withdrawn = true
+            try await assertEqual(try await apply(TicketUpdatedListener(), withdrawn, app), .done)
+            try await assertEqual(try await buyer.send(.GET, "/api/orders/\(id)").object["status"] as? String, "cancelled")
+            try await eventually { bus.events(OrderCancelledEvent.self).map(\.id) == [id] }
+        }
+    }
+
+    /// A withdrawal that lands between the order's check of the replica and its write is still refused, in the
+    /// write's own transaction.
+    func testAReservationRechecksTheWithdrawalWhenItWrites() async throws {
+        try await withOrders { app, bus in
+            let ticketId = try await replicate(app, bus)
+            let buyer = try await TestClient.signedIn(app)
+            var withdrawn = updated(ticketId, version: 1, title: "Concert")
+            withdrawn.withdrawn = true
+            try await assertEqual(try await apply(TicketUpdatedListener(), withdrawn, app), .done)
+            let reservations = Reservations(unitOfWork: app.unitOfWork, limits: TestSupport.generousLimits)
+            let order = Order(userId: buyer.userId, ticketId: ticketId, price: Money(cents: 2000), expiresAt: Date().addingTimeInterval(900))
+            try await assertEqual(try await reservations.reserve(order, on: app.db), .withdrawn)
+            try await assertEqual(try await Order.find(order.id, on: app.db) == nil, true)
         }
     }
 }

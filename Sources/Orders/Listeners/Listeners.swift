@@ -17,8 +17,9 @@ struct TicketCreatedListener: Listener {
 }
 
 /// `ticket:updated` applies only on top of the version just before it: older ones are dropped, early ones wait.
-/// A withdrawal cancels the orders for the ticket still waiting for payment: they reached this service before the
-/// news did, and the tickets service reserved nothing for them.
+/// A withdrawal cancels the orders for the ticket that are not complete: they reached this service before the news
+/// did and the tickets service reserved nothing for them, or (a resale withdrawn at the door) their hand-over will
+/// never come, and a payment made is refunded. A hand-over completes the resale's order that waited for it.
 struct TicketUpdatedListener: Listener {
     let queueGroup = QueueGroup.orders
 
@@ -26,7 +27,8 @@ struct TicketUpdatedListener: Listener {
         // The common case, the next version, in one statement; only when it matches nothing is the replica read.
         let applied = try await context.db.sql.raw("""
             UPDATE tickets SET title = \(bind: event.title), price_cents = \(bind: event.price.cents), version = \(bind: event.version),
-                   user_id = \(bind: event.userId), holder_id = \(bind: event.holderId), withdrawn = \(bind: event.withdrawn ?? false)
+                   user_id = \(bind: event.userId), order_id = \(bind: event.orderId), holder_id = \(bind: event.holderId),
+                   withdrawn = \(bind: event.withdrawn ?? false)
             WHERE id = \(bind: event.id) AND version = \(bind: event.version - 1)
             RETURNING version
             """).first()
@@ -37,7 +39,9 @@ struct TicketUpdatedListener: Listener {
                 let waiting = try await context.db.sql.raw("""
                     SELECT id FROM orders WHERE ticket_id = \(bind: event.id) AND status IN (\(binds: OrderStatus.reserving.map(\.rawValue)))
                     """).all().map { try $0.decode(column: "id", as: UUID.self) }
-                for id in waiting { _ = try await Order.cancel(id, in: context.transaction) }
+                for id in waiting { _ = try await Order.cancel(id, evenIfPaid: true, in: context.transaction) }
+            } else if event.holderId != nil, let orderId = event.orderId, let id = UUID(uuidString: orderId) {
+                try await Order.completeIfHandedOver(id, on: context.db)
             }
             return .done
         }
@@ -62,8 +66,9 @@ struct ExpirationCompleteListener: Listener {
 }
 
 /// `payment:created` completes the order. A resale's order completes only once the tickets service has handed the
-/// ticket over (the replica shows its buyer as holder): the resold ticket's pass is void before the buyer is told
-/// the order is complete.
+/// ticket over (the replica shows the order's buyer as holder): the resold ticket's pass is void before the buyer is
+/// told the order is complete. Until then the order is marked paid, so that no expiry cancels it meanwhile, and
+/// the `ticket:updated` of the hand-over completes it.
 struct PaymentCreatedListener: Listener {
     let queueGroup = QueueGroup.orders
 
@@ -81,8 +86,9 @@ struct PaymentCreatedListener: Listener {
                 return .done
             case .created, .awaitingPayment:
                 if let ticket = try await ReplicatedTicket.find(order.ticketId, on: context.db), ticket.resaleOf != nil,
-                   ticket.holderId != order.userId {
-                    return .retryLater
+                   !ticket.isHandedOver(to: order) {
+                    try await order.markPaid(on: context.db)
+                    return .done
                 }
                 if try await order.transition(to: .complete, from: [.created, .awaitingPayment], on: context.db) { return .done }
             }

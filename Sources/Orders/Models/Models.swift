@@ -17,6 +17,8 @@ final class ReplicatedTicket: Model, @unchecked Sendable {
     @OptionalField(key: "holder_id") var holderId: String?
     /// Taken off sale by its owner: no order may hold it.
     @Field(key: "withdrawn") var withdrawn: Bool
+    /// The order the tickets service reserved it for (and, once paid, the one that bought it).
+    @OptionalField(key: "order_id") var orderId: String?
 
     init() {}
 
@@ -30,6 +32,12 @@ final class ReplicatedTicket: Model, @unchecked Sendable {
     }
 
     var price: Money { Money(cents: priceCents) }
+
+    /// Whether the tickets service has handed the ticket over to `order`'s buyer: for a resale, the moment its old
+    /// pass was voided.
+    func isHandedOver(to order: Order) -> Bool {
+        orderId == order.idString && holderId == order.userId
+    }
 
     /// The replica's ticket by id in one plain query: the reservation path reads it on every request.
     static func lookup(_ id: String, on db: any Database) async throws -> ReplicatedTicket? {
@@ -57,6 +65,9 @@ final class Order: Model, @unchecked Sendable {
     /// changes afterwards. Nil only for an order written by a replica of the release before (during a rollout).
     @OptionalField(key: "price_cents") var priceCents: Int64?
     @Field(key: "version") var version: Int
+    /// When its payment arrived, for a resale's order that waits for the hand-over to complete: no expiry or
+    /// cancellation by the buyer takes it back meanwhile, only the listing's withdrawal (then it is refunded).
+    @OptionalField(key: "paid_at") var paidAt: Date?
     @Field(key: "created_at") var createdAt: Date
 
     init() {}

@@ -120,8 +120,9 @@ struct PassController: RouteCollection, Sendable {
 
     /// Admits the pass's holder once, for the ticket's issuer (the venue). The single conditional update decides:
     /// of simultaneous scans of one pass exactly one finds the ticket not yet checked in. A holder who is using the
-    /// ticket is no longer selling it: an unreserved resale listing of it is withdrawn in the same transaction, and
-    /// while one is reserved (its buyer may be paying) the door is refused.
+    /// ticket is no longer selling it: its resale listing is withdrawn in the same transaction, even while reserved
+    /// (the door wins, or anyone could keep the holder out by reserving the listing again and again). The orders
+    /// service then cancels that listing's order, and a payment already made for it is refunded.
     @Sendable
     func checkIn(_ request: Request) async throws -> Response {
         let user = try request.requireUser()
@@ -140,14 +141,7 @@ struct PassController: RouteCollection, Sendable {
                 RETURNING id
                 """).first() != nil
             else { return false }
-            if let resaleID = try await Ticket.resales(of: [id], on: tx.db)[id], let listing = try await Ticket.findForUpdate(resaleID, on: tx.db) {
-                guard listing.orderId == nil else {
-                    throw AppError(.conflict, [ErrorItem(message: "Ticket is being resold: its buyer may be paying")])
-                }
-                listing.withdrawnAt = now
-                try await listing.saveNextVersion(on: tx.db)
-                try await tx.record(try listing.updatedEvent)
-            }
+            try await Ticket.withdrawResale(of: id, at: now, in: tx)
             return true
         }
         guard admitted else {

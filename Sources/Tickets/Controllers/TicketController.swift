@@ -51,7 +51,8 @@ struct TicketController: RouteCollection, Sendable {
         return try await TicketResponse(ticket).encodeResponse(status: .created, for: request)
     }
 
-    /// Checks in the contract's order: signed in, valid input, exists, owner, not reserved.
+    /// Checks in the contract's order: signed in, valid input, exists, owner, not reserved. A resale keeps the title
+    /// and price it was listed with, within the cap: to ask less, its holder withdraws it and lists it again.
     @Sendable
     func update(_ request: Request) async throws -> TicketResponse {
         let user = try request.requireUser()
@@ -60,6 +61,7 @@ struct TicketController: RouteCollection, Sendable {
             guard ticket.withdrawnAt == nil else { throw AppError.notFound }
             guard ticket.userId == user.id else { throw AppError.notAuthorized }
             guard ticket.orderId == nil else { throw AppError.badRequest("Cannot edit a reserved ticket") }
+            guard ticket.resaleOf == nil else { throw AppError.badRequest("Cannot edit a resale: withdraw it and list it again") }
             ticket.title = input.title
             ticket.priceCents = input.price.cents
             try await ticket.saveNextVersion(on: tx.db)

@@ -33,8 +33,9 @@ struct OrderCreatedListener: Listener {
     }
 }
 
-/// `order:cancelled` frees the ticket, but only if that very order holds it. A cancelled resale that was already
-/// handed over (its payment lost the race with the expiry, and is refunded) gives the resold ticket back to its holder.
+/// `order:cancelled` frees the ticket, but only if that very order holds it. A cancelled order that was already
+/// handed over (its payment lost the race with the expiry, and is refunded) takes the ticket back: a resale gives the
+/// resold ticket back to its holder, and a resale listing the refunded buyer made meanwhile is withdrawn.
 struct OrderCancelledListener: Listener {
     let queueGroup = QueueGroup.tickets
 
@@ -44,10 +45,13 @@ struct OrderCancelledListener: Listener {
             let (found, resold) = try await Ticket.findForUpdateWithResold(id, on: context.db)
             guard let ticket = found else { throw UnknownTicket(id: event.ticket.id) }
             if ticket.orderId == event.id {
-                if ticket.holderId != nil, let resold, resold.resoldAt != nil {
-                    resold.resoldAt = nil
-                    try await resold.saveNextVersion(on: context.db)
-                    try await context.record(try resold.updatedEvent)
+                if ticket.holderId != nil {
+                    if let resold, resold.resoldAt != nil {
+                        resold.resoldAt = nil
+                        try await resold.saveNextVersion(on: context.db)
+                        try await context.record(try resold.updatedEvent)
+                    }
+                    try await Ticket.withdrawResale(of: id, at: Date(), in: context.transaction)
                 }
                 ticket.orderId = nil
                 ticket.buyerId = nil

@@ -24,6 +24,12 @@ struct PaymentCreatedListener: Listener {
             context.logger.warning("paid ticket has no recorded buyer; not held", metadata: ["order-id": "\(event.orderId)"])
             return .done
         }
+        if let resold, !resold.canBeHandedOver(by: ticket) {
+            // Withdrawn at the door (or taken back) while its buyer paid: the orders service cancels the order on the
+            // news of the withdrawal, and the payment is refunded. Handing it over would make two valid passes.
+            context.logger.warning("paid resale can no longer be handed over; not held", metadata: ["order-id": "\(event.orderId)"])
+            return .done
+        }
         let now = Date()
         ticket.holderId = buyer
         // A resale continues its chain's serials: no two passes of one chain carry the same one.
@@ -31,7 +37,7 @@ struct PaymentCreatedListener: Listener {
         ticket.heldAt = now
         try await ticket.saveNextVersion(on: db)
         try await context.record(try ticket.updatedEvent)
-        if let resold, resold.resoldAt == nil {
+        if let resold {
             resold.resoldAt = now
             try await resold.saveNextVersion(on: db)
             try await context.record(try resold.updatedEvent)

@@ -54,6 +54,12 @@ final class Ticket: Model, @unchecked Sendable {
     /// What its holder paid, the base of the resale cap.
     var paid: Money { Money(cents: paidCents ?? priceCents) }
 
+    /// Whether the holder's resale `listing` of this ticket may still hand it over: the listing is on sale, and
+    /// this ticket is still the reseller's, not resold nor checked in.
+    func canBeHandedOver(by listing: Ticket) -> Bool {
+        listing.withdrawnAt == nil && holderId == listing.userId && resoldAt == nil && checkedInAt == nil
+    }
+
     /// Whether `pass` is the ticket's current pass: signed for its holder and serial, and not handed on since.
     func isCurrent(_ pass: Pass) -> Bool {
         holderId == pass.holderId && serial == pass.serial && resoldAt == nil

@@ -124,6 +124,19 @@ extension Ticket {
             """).first() != nil
     }
 
+    /// Withdraws the resale listing of ticket `id`, if it has one on sale, reserved or not, and records its
+    /// `ticket:updated`: the holder is using the ticket (at the door), or no longer holds it (a hand-over undone).
+    /// The orders service then cancels the listing's order, and a payment made for it is refunded. Callers hold the
+    /// resold ticket's lock, so the listing is locked after it, in the order every writer of both takes.
+    static func withdrawResale(of id: UUID, at now: Date, in tx: UnitOfWork.Transaction) async throws {
+        guard let resaleID = try await resales(of: [id], on: tx.db)[id],
+              let listing = try await findForUpdate(resaleID, on: tx.db), listing.withdrawnAt == nil, listing.holderId == nil
+        else { return }
+        listing.withdrawnAt = now
+        try await listing.saveNextVersion(on: tx.db)
+        try await tx.record(try listing.updatedEvent)
+    }
+
     /// The open (or sold) resale listing of each of the tickets, by the id of the ticket it resells.
     static func resales(of ids: [UUID], on db: any Database) async throws -> [UUID: UUID] {
         guard !ids.isEmpty else { return [:] }
