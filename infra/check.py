@@ -13,6 +13,8 @@ objects fit together (issue 14, faults 7 and 8). Run by scripts/validate-infra; 
                   database, Stripe, the internal door, Prometheus's scrapes, DNS), both ways, and nothing else
   lame-duck       the preStop hook signals the pid file nats-server writes, in a writable directory, in time
   pod-security    the namespace enforces the restricted Pod Security Standard, and every pod meets it
+  prometheus      the ConfigMap for the cluster's Prometheus carries infra/alerts/rules.yml and a scrape job for this
+                  namespace's annotated pods, and every service's pods carry the annotations that job keeps them by
   migrations      every service of `ticketing services --json` has its Deployment, and each with a database runs
                   `/app/ticketing migrate NAME` in an initContainer (the container's image, environment, volumes and
                   security context) while its container only serves; the others have no database settings
@@ -30,6 +32,7 @@ import yaml
 import catalog as service_catalog
 from checks.lame_duck import check_lame_duck
 from checks.migrations import check_migrations
+from checks.monitoring import check_prometheus
 from checks.nats import check_nats_auth, nats_server_parses
 from checks.network import check_network
 from checks.objects import Overlay
@@ -58,10 +61,11 @@ def main():
         check_lame_duck(overlay)
         check_pod_security(overlay)
         check_migrations(overlay, catalog)
+        check_prometheus(overlay, catalog)
     if report(arguments.all):
         sys.exit(1)
-    print("infra/check: API route, visitor address, NATS authentication, network policies, lame duck, pod security and "
-          "migrations hold")
+    print("infra/check: API route, visitor address, NATS authentication, network policies, lame duck, pod security, "
+          "migrations and Prometheus hold")
 
 
 if __name__ == "__main__":

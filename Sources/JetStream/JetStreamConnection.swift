@@ -12,7 +12,7 @@ public final class JetStreamConnection: @unchecked Sendable {
     // libnats connections, JetStream contexts and subscriptions are documented as safe to use from several threads;
     // the pointers never change after `connect`, and `closed` guards the single teardown.
     private let connection: OpaquePointer
-    private let context: OpaquePointer
+    let context: OpaquePointer
     /// A second context for pipelined publishes, whose acknowledgements `tracker` collects. Kept for the
     /// connection's life: libnats subscribes a reply inbox per context, too costly to repeat per batch.
     private let asyncContext: OpaquePointer

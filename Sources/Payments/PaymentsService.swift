@@ -16,7 +16,8 @@ extension ServiceDefinition {
         return ServiceParts(
             listeners: [SessionRevokedListener(queueGroup: QueueGroup.payments), OrderCreatedListener(), OrderCancelledListener()],
             routes: [PaymentController(checkout: checkout)],
-            background: [BackgroundWork("payments reconciler") { await reconciler.run() }]
+            background: [BackgroundWork("payments reconciler") { await reconciler.run() }],
+            metrics: [PaymentMetrics.sampler]
         )
     }
 }

@@ -12,6 +12,12 @@ public protocol EventBus: Sendable {
     func subscribe(_ consumer: ConsumerConfiguration) async throws -> any EventSource
     var isConnected: Bool { get }
     func close() async
+    /// The broker's view of a durable consumer's progress; nil where the bus keeps none (the in-memory one).
+    func consumerState(durable: String) async throws -> ConsumerState?
+}
+
+extension EventBus {
+    public func consumerState(durable: String) async throws -> ConsumerState? { nil }
 }
 
 /// A durable consumer's messages.
@@ -73,6 +79,10 @@ public final class JetStreamBus: EventBus {
     }
 
     public var isConnected: Bool { connection.isConnected }
+
+    public func consumerState(durable: String) async throws -> ConsumerState? {
+        try await connection.consumerState(stream: stream.name, durable: durable)
+    }
 
     public func close() async {
         await connection.close()

@@ -3,6 +3,7 @@ import JetStream
 import Logging
 import Metrics
 import ServiceLifecycle
+import Synchronization
 
 /// A service's event machinery: the bus, the outbox relay and the unit of work that wakes it. `running(listeners:)`
 /// is the background service that relays, consumes and prunes for as long as the service runs.
@@ -15,6 +16,8 @@ public final class ServiceEvents: Sendable {
     let transactions: WriteTransactions
     let logger: Logger
     private let brokerGauge = Gauge(label: "events_broker_connected")
+    /// The durable consumers and subjects of the listeners `running(listeners:)` was given, for the gauges.
+    private let consumed = Mutex<[(durable: String, subject: Subject)]>([])
 
     /// The tables the machinery keeps in every service's database that has events.
     public static var migrations: [any Migration] {
@@ -46,7 +49,9 @@ public final class ServiceEvents: Sendable {
     /// The relay, `listeners` and the inbox's pruning as one background service. On graceful shutdown the listeners
     /// stop first, then a last relay pass publishes what was committed meanwhile, then the connection closes.
     public func running(listeners: [any Listener], policy: ListenerPolicy = ListenerPolicy()) -> some Service {
-        Running(events: self, runners: listeners.map { ListenerRunner($0, policy: policy, unitOfWork: unitOfWork) })
+        let runners = listeners.map { ListenerRunner($0, policy: policy, unitOfWork: unitOfWork) }
+        consumed.withLock { $0 = runners.map { ($0.consumer.durable, $0.subject) } }
+        return Running(events: self, runners: runners)
     }
 
     private struct Running: Service {
@@ -80,6 +85,22 @@ public final class ServiceEvents: Sendable {
     /// Sets `events_broker_connected` (1 or 0); `/metrics` calls it before each scrape, so the gauge is never stale.
     public func recordBrokerState() {
         brokerGauge.record(bus.isConnected ? 1 : 0)
+    }
+
+    /// Samples the backlog gauges before a scrape: `outbox_pending_events`, `outbox_oldest_event_age_seconds`,
+    /// `dead_letters{subject}` and `consumer_pending_events{consumer}`. A part whose source does not answer (the
+    /// database or the broker away) keeps its last value and is logged; the scrape still answers.
+    public func recordBacklog() async {
+        let db = database()
+        await sample("outbox") { try await EventMetrics.recordOutbox(on: db) }
+        for (durable, subject) in consumed.withLock({ $0 }) {
+            await sample("dead letters") { try await EventMetrics.recordDeadLetters(of: subject, on: db) }
+            if bus.isConnected { await sample("consumer") { try await EventMetrics.recordConsumer(durable, bus: self.bus) } }
+        }
+    }
+
+    private func sample(_ what: String, _ body: () async throws -> Void) async {
+        do { try await body() } catch { logger.warning("could not sample a metric", metadata: ["metric": "\(what)", "error": "\(error)"]) }
     }
 }
 

@@ -238,6 +238,8 @@ final class PaymentFaultTests: PaymentTestCase {
             let metrics = try await app.testable().sendRequest(.GET, "/metrics").body.string
             XCTAssertTrue(metrics.contains(#"payments_refunds_total{outcome="parked"}"#), metrics)
             XCTAssertTrue(metrics.contains(#"payments_refunds_total{outcome="refunded"}"#), metrics)
+            XCTAssertTrue(metrics.contains("\nrefunds_pending 1.0\n"), "the parked one is still owed: \(metrics)")
+            XCTAssertTrue(metrics.contains("\ncharges_unsettled 0.0\n"), metrics)
         }
     }
 }

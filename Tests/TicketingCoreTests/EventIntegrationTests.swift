@@ -45,6 +45,9 @@ final class EventIntegrationTests: XCTestCase {
             }
             let waiting = try await EventFixture.outboxCount(app)
             XCTAssertEqual(waiting, 50)
+            let backlog = try await app.testable().sendRequest(.GET, "/metrics").body.string
+            XCTAssertTrue(backlog.contains("\noutbox_pending_events 50.0\n"), backlog)
+            XCTAssertGreaterThan(try gauge("outbox_oldest_event_age_seconds", in: backlog), 0, "the oldest waits since before the outage")
             let ready = try await app.testable().sendRequest(.GET, "/readyz")
             XCTAssertEqual(ready.status, .ok, "the broker is no reason to leave the Service")
             XCTAssertEqual(try ready.content.decode(HealthReport.self), HealthReport(status: "ready", checks: ["database": "ok"]))
@@ -58,7 +61,18 @@ final class EventIntegrationTests: XCTestCase {
             let left = try await EventFixture.outboxCount(app)
             XCTAssertEqual(left, 0)
             try await assertBroker(app, "connected", gauge: 1)
+            let drained = try await app.testable().sendRequest(.GET, "/metrics").body.string
+            XCTAssertTrue(drained.contains("\noutbox_pending_events 0.0\n"), drained)
+            XCTAssertEqual(try gauge("outbox_oldest_event_age_seconds", in: drained), 0)
+            // From the broker itself: the listener's durable consumer has nothing left to deliver.
+            XCTAssertNotNil(drained.range(of: #"\nconsumer_pending_events\{consumer="[^"]+"\} 0\.0\n"#, options: .regularExpression), drained)
         }
+    }
+
+    /// The value of a gauge without labels in a Prometheus text page.
+    func gauge(_ name: String, in page: String) throws -> Double {
+        let line = try XCTUnwrap(page.split(separator: "\n").first { $0.hasPrefix(name + " ") }, "no \(name) in \(page)")
+        return try XCTUnwrap(Double(line.dropFirst(name.count + 1)))
     }
 
     /// The broker's state as `/healthz` (always 200: the liveness probe) and `/metrics` report it.

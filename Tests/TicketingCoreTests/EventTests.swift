@@ -186,7 +186,7 @@ final class EventFlowTests: XCTestCase {
 
     /// A parked version used to freeze its entity silently: every later version of it arrived "early" and waited
     /// out its tens of minutes of tries, and was parked in turn. It is now parked at once, naming the entity, and
-    /// `events_parked` shows it.
+    /// `dead_letters` shows it.
     func testAParkedEventMakesItsEntityVisibleAndItsSuccessorsParkAtOnce() async throws {
         var policy = EventFixture.fastPolicy
         policy.maxEarlyAttempts = 2
@@ -202,7 +202,7 @@ final class EventFlowTests: XCTestCase {
             let unrelated = await runner.process(FakeDelivery(id: "w1", data: #"{"orderId":"early-8"}"#), db: app.db, logger: app.logger)
             XCTAssertEqual(unrelated, .retryLater, "another entity still waits its tries")
             let metrics = TicketingMetrics.registry.emitToString()
-            XCTAssertTrue(metrics.contains(#"events_parked{subject="expiration:complete"} 2"#), metrics)
+            XCTAssertTrue(metrics.contains(#"dead_letters{subject="expiration:complete"} 2"#), metrics)
         }
     }
 

@@ -2,6 +2,7 @@
 import json
 
 from .databases import database
+from .monitoring import prometheus_config
 from .door import internal_door
 from .namespace import default_deny, namespace
 from .nats import nats, nats_config
@@ -21,6 +22,7 @@ def manifests(catalog):
         shared[f"{name}-db.yaml"] = database(name)
     shared["nats.yaml"] = nats(catalog)
     shared[f"{INTERNAL_DOOR}.yaml"] = internal_door(catalog)
+    shared["prometheus.yaml"] = [prometheus_config()]
     # First in file order, so that `kubectl apply` of the folder creates it before what lives in it.
     shared["00-namespace.yaml"] = [namespace(), default_deny()]
     return {

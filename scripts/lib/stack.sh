@@ -213,6 +213,30 @@ stack_start() {
   stack_front "$data" "$front"
 }
 
+# stack_prometheus DATA_DIR: starts Prometheus on a free loopback port, scraping every service's /metrics every 5 s
+# with infra/alerts/rules.yml loaded; exports PROMETHEUS_URL. Call it after stack_start (it reads STACK_PORT_<service>).
+stack_prometheus() {
+  local data=$1 root port service var config
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+  port=$(free_port)
+  mkdir -p "$data/prometheus"
+  config=$data/prometheus/prometheus.yml
+  {
+    echo "global: {scrape_interval: 5s, evaluation_interval: 5s}"
+    echo "rule_files: ['$root/infra/alerts/rules.yml']"
+    echo "scrape_configs:"
+    for service in "${STACK_SERVICES[@]}"; do
+      var="STACK_PORT_$service"
+      echo "  - {job_name: $service, static_configs: [{targets: ['127.0.0.1:${!var}']}]}"
+    done
+  } > "$config"
+  promtool check config "$config" >/dev/null
+  stack_spawn prometheus "$data/logs/prometheus.log" prometheus --config.file="$config" \
+    --storage.tsdb.path="$data/prometheus/data" --web.listen-address="127.0.0.1:$port" --storage.tsdb.retention.time=2d
+  wait_http "http://127.0.0.1:$port/-/ready" 30
+  export PROMETHEUS_URL=http://127.0.0.1:$port
+}
+
 # stack_stripe DATA_DIR: starts the Stripe emulator on STACK_STRIPE_PORT (else a free port); exports STRIPE_API_BASE.
 # The emulator saves its whole store after every write, which slows it as the store grows: a run that does not need
 # its data across restarts sets STACK_STRIPE_STATE= (empty) to keep it in memory.

@@ -44,7 +44,7 @@ public struct HealthController: RouteCollection, Sendable {
         routes.get("healthz", use: live)
         routes.get("readyz", use: ready)
         routes.get("metrics") { request in
-            request.application.events?.recordBrokerState()
+            await request.application.sampleMetrics()
             var headers = HTTPHeaders()
             headers.contentType = HTTPMediaType(type: "text", subType: "plain", parameters: ["version": "0.0.4"])
             return Response(status: .ok, headers: headers, body: .init(string: TicketingMetrics.registry.emitToString()))

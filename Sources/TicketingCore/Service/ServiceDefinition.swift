@@ -77,12 +77,29 @@ public struct ServiceParts: Sendable {
     public var routes: [any RouteCollection & Sendable]
     /// Work the service does on its own while it runs (a scheduler, a reconciler, pruning).
     public var background: [any ServiceLifecycle.Service]
+    /// Gauges of its own that `/metrics` samples before each scrape, besides the event machinery's.
+    public var metrics: [MetricSampler]
 
-    public init(listeners: [any Listener] = [], middleware: [any Middleware] = [], routes: [any RouteCollection & Sendable] = [], background: [any ServiceLifecycle.Service] = []) {
+    public init(
+        listeners: [any Listener] = [], middleware: [any Middleware] = [], routes: [any RouteCollection & Sendable] = [],
+        background: [any ServiceLifecycle.Service] = [], metrics: [MetricSampler] = []
+    ) {
         self.listeners = listeners
         self.middleware = middleware
         self.routes = routes
         self.background = background
+        self.metrics = metrics
+    }
+}
+
+/// Records gauges from the service's database when `/metrics` is scraped, so that they are never stale.
+public struct MetricSampler: Sendable {
+    let name: String
+    let sample: @Sendable (any Database) async throws -> Void
+
+    public init(_ name: String, _ sample: @escaping @Sendable (any Database) async throws -> Void) {
+        self.name = name
+        self.sample = sample
     }
 }
 

@@ -88,6 +88,7 @@ extension Application {
     private func install(_ parts: ServiceParts) throws -> [any ServiceLifecycle.Service] {
         for middleware in parts.middleware { self.middleware.use(middleware) }
         for collection in parts.routes { try routes.register(collection: collection) }
+        storage[MetricSamplersKey.self] = parts.metrics
         return parts.background
     }
 }
@@ -104,6 +105,25 @@ extension Application {
     /// The service's events, once wired with a database.
     public var events: ServiceEvents? {
         storage[ServiceEventsKey.self]
+    }
+
+    struct MetricSamplersKey: StorageKey {
+        typealias Value = [MetricSampler]
+    }
+
+    /// Brings the sampled gauges up to date before a scrape: the broker's state and the event backlog, then the
+    /// service's own. One that cannot be read keeps its last value; the scrape still answers.
+    func sampleMetrics() async {
+        guard let events else { return }
+        events.recordBrokerState()
+        await events.recordBacklog()
+        for sampler in storage[MetricSamplersKey.self] ?? [] {
+            do {
+                try await sampler.sample(db)
+            } catch {
+                logger.warning("could not sample a metric", metadata: ["metric": "\(sampler.name)", "error": "\(error)"])
+            }
+        }
     }
 }
 

@@ -180,12 +180,11 @@ struct ListenerRunner: Sendable {
         Counter(label: "events_handled_total", dimensions: [("subject", subject.rawValue), ("outcome", outcome)])
     }
 
-    /// `events_parked`: how many of this subject's events this service holds dead-lettered, so that an entity
+    /// `dead_letters`: how many of this subject's events this service holds dead-lettered, so that an entity
     /// frozen by one shows on a dashboard, not only in a log line.
     private func recordParked(db: any Database, logger: Logger) async {
         do {
-            let parked = try await Inbox.parkedCount(subject: subject, on: db)
-            Gauge(label: "events_parked", dimensions: [("subject", subject.rawValue)]).record(parked)
+            try await EventMetrics.recordDeadLetters(of: subject, on: db)
         } catch {
             logger.warning("could not count parked events", metadata: ["error": "\(error)"])
         }

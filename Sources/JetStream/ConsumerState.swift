@@ -1,0 +1,31 @@
+import CNATS
+
+/// What the broker knows of a durable consumer's progress, for lag metrics and the operators' console.
+public struct ConsumerState: Sendable, Equatable {
+    /// Messages of the consumer's subject in the stream that it has not been delivered yet.
+    public var pending: UInt64
+    /// Delivered and not yet acknowledged.
+    public var waitingForAck: Int64
+    /// Delivered more than once and not yet acknowledged.
+    public var redelivered: Int64
+
+    public init(pending: UInt64, waitingForAck: Int64, redelivered: Int64) {
+        self.pending = pending
+        self.waitingForAck = waitingForAck
+        self.redelivered = redelivered
+    }
+}
+
+extension JetStreamConnection {
+    /// The durable consumer's state, as the broker reports it now.
+    public func consumerState(stream: String, durable: String) async throws -> ConsumerState {
+        try await blocking { [self] in
+            var info: UnsafeMutablePointer<jsConsumerInfo>?
+            var errorCode = jsErrCode(rawValue: 0)
+            try check("consumer info \(durable)", js_GetConsumerInfo(&info, context, stream, durable, nil, &errorCode), errorCode)
+            defer { jsConsumerInfo_Destroy(info) }
+            guard let info else { throw JetStreamError("consumer info \(durable)", NATS_ERR) }
+            return ConsumerState(pending: info.pointee.NumPending, waitingForAck: info.pointee.NumAckPending, redelivered: info.pointee.NumRedelivered)
+        }
+    }
+}
