@@ -88,3 +88,18 @@ public final class JetStreamBus: EventBus {
         await connection.close()
     }
 }
+
+/// A bus that never connects, for a tool that writes through the unit of work and leaves publishing to the running
+/// service's relay, which polls the outbox (the dead-letter console).
+public struct OfflineBus: EventBus {
+    struct Offline: Error, CustomStringConvertible {
+        var description: String { "this process does not publish: the service's relay does" }
+    }
+
+    public init() {}
+    public func publish(_ messages: [OutgoingMessage]) async throws { throw Offline() }
+    public func prepare() async throws {}
+    public func subscribe(_ consumer: ConsumerConfiguration) async throws -> any EventSource { throw Offline() }
+    public var isConnected: Bool { false }
+    public func close() async {}
+}

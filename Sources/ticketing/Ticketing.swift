@@ -27,7 +27,7 @@ enum Entrypoint {
 struct Ticketing: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The Ticketing marketplace services.",
-        subcommands: [Serve.self, Migrate.self, Services.self]
+        subcommands: [Serve.self, Migrate.self, Services.self, DeadLetters.self]
     )
 
     /// Every service, in the order a stack starts them.
@@ -152,10 +152,12 @@ struct HTTPServer: Service {
     }
 }
 
-/// A Vapor application whose own command line is empty: argument parsing is ours, Vapor only serves.
-func makeApplication(_ service: String) async throws -> Application {
+/// A Vapor application whose own command line is empty: argument parsing is ours, Vapor only serves. A `quiet` one
+/// (the console's) logs only warnings and worse unless LOG_LEVEL says otherwise, so its output is its answer.
+func makeApplication(_ service: String, quiet: Bool = false) async throws -> Application {
     var environment = try Environment.detect(arguments: ["ticketing"])
-    try LoggingSystem.bootstrap(from: &environment) { level in
+    try LoggingSystem.bootstrap(from: &environment) { configured in
+        let level = quiet && ProcessInfo.processInfo.environment["LOG_LEVEL"] == nil ? .warning : configured
         // Plain lines for people by default; JSON lines (LOG_FORMAT=json, as the manifests set) for log collectors.
         let json = ProcessInfo.processInfo.environment["LOG_FORMAT"] == "json"
         return { label in

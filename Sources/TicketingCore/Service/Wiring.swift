@@ -29,6 +29,16 @@ extension Application {
         return [events.running(listeners: parts.listeners, policy: tuning.listeners), refresh] + (try install(parts))
     }
 
+    /// The service's parked events and its listeners to replay them through, on its database alone (`ticketing
+    /// dead-letters`): no broker, no HTTP. What a replay records waits in the outbox for the running service's relay.
+    public func deadLetterDesk(_ service: ServiceDefinition, _ config: TicketingConfig) async throws -> DeadLetterDesk {
+        guard let migrations = service.migrations else { throw WiringError(description: "\(service.name) has no database, so no dead letters") }
+        let transactions = try await openDatabase(config, migrations: migrations, migrate: false)
+        let events = ServiceEvents(bus: OfflineBus(), database: { [unowned self] in self.db }, transactions: transactions, logger: logger)
+        let parts = try await service.build(ServiceContext(app: self, config: config, events: events))
+        return DeadLetterDesk(listeners: parts.listeners, unitOfWork: events.unitOfWork, db: db, logger: logger)
+    }
+
     /// Applies `service`'s migrations and returns, opening nothing but its database (`ticketing migrate`).
     public func migrate(_ service: ServiceDefinition, _ config: TicketingConfig) async throws {
         guard let migrations = service.migrations else { throw WiringError(description: "\(service.name) has no database") }

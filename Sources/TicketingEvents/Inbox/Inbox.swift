@@ -90,17 +90,29 @@ public enum Inbox {
 
     /// The parked events, newest first, for operators (and tests).
     public static func deadLetters(on db: any Database) async throws -> [DeadLetter] {
-        try await db.sql.raw("SELECT event_id, subject, payload, error, deliveries FROM dead_letters ORDER BY created_at DESC")
-            .all(decoding: DeadLetter.self)
+        try await db.sql.raw("""
+            SELECT event_id, subject, payload, error, deliveries, entity, version, created_at FROM dead_letters
+            ORDER BY created_at DESC, event_id DESC
+            """).all(decoding: DeadLetter.self)
+    }
+
+    /// Removes a parked event and its count of tries (replayed, or discarded by a person).
+    static func forgetParked(_ eventID: String, on db: any Database) async throws {
+        try await db.sql.raw("DELETE FROM dead_letters WHERE event_id = \(bind: eventID)").run()
+        try await db.sql.raw("DELETE FROM event_attempts WHERE event_id = \(bind: eventID)").run()
     }
 }
 
+/// A parked event as its row keeps it: the entity (`order <id>`) and version it would have changed, when known.
 public struct DeadLetter: Codable, Sendable, Equatable {
     public var event_id: String
     public var subject: String
     public var payload: String
     public var error: String
     public var deliveries: Int
+    public var entity: String?
+    public var version: Int?
+    public var created_at: Date
 }
 
 struct CreateInbox: AsyncMigration {

@@ -49,7 +49,7 @@ struct ListenerRunner: Sendable {
     }
 
     /// Runs the handler for an event whose inbox row the transaction has just written.
-    private func applyClaimed(_ data: Data, id eventID: String, deliveryCount: Int, in tx: UnitOfWork.Transaction, logger: Logger) async throws {
+    func applyClaimed(_ data: Data, id eventID: String, deliveryCount: Int, in tx: UnitOfWork.Transaction, logger: Logger) async throws {
         let context = ListenerContext(tx, eventID: eventID, deliveryCount: deliveryCount, logger: logger)
         if try await handle(data, context) == .retryLater { throw RetryLater() }
     }

@@ -1,0 +1,82 @@
+"""The operators' console (`ticketing dead-letters`) against the running stack, as a person runs it on the host or in
+a pod: it finds the service's database the way the service does (TICKETING_DATA_DIR here). A poisoned event, an
+order for a ticket the tickets service does not have, is parked by the service, then listed, shown, replayed (it
+fails again and stays), refused a discard without --yes, and discarded."""
+import asyncio
+import json
+import os
+import subprocess
+import uuid
+
+from helpers import eventually
+
+
+def ticketing(*arguments):
+    binary = os.environ.get("TICKETING_BIN")
+    assert binary, "scripts/test exports TICKETING_BIN, the stack's ticketing binary"
+    return subprocess.run([binary, *arguments], capture_output=True, text=True, timeout=60)
+
+
+def publish(subject, event_id, payload):
+    import nats
+
+    async def send():
+        connection = await nats.connect(os.environ["NATS_URL"])
+        stream = connection.jetstream()
+        await stream.publish(subject, json.dumps(payload).encode(), headers={"Nats-Msg-Id": event_id})
+        await connection.drain()
+
+    asyncio.run(send())
+
+
+def parked(service):
+    answer = ticketing("dead-letters", "list", "--service", service, "--json")
+    assert answer.returncode == 0, answer.stderr
+    return {letter["event_id"]: letter for letter in json.loads(answer.stdout)}
+
+
+def test_a_parked_event_is_listed_shown_replayed_and_discarded(base_url):
+    event_id, order_id = str(uuid.uuid4()), str(uuid.uuid4())
+    publish("order:created", event_id, {"id": order_id, "version": 0, "status": "created", "userId": "console-test",
+                                        "expiresAt": "2030-01-01T00:00:00.000Z",
+                                        "ticket": {"id": str(uuid.uuid4()), "price": 5}})
+    # Five failed tries with a backoff from 0.2 s: parked within seconds.
+    letter = eventually(lambda: parked("tickets").get(event_id), timeout=30)
+    assert letter["subject"] == "order:created"
+    assert letter["entity"] == f"order {order_id}"
+    assert "no ticket" in letter["error"]
+
+    shown = ticketing("dead-letters", "show", "--service", "tickets", event_id, "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(json.loads(shown.stdout)["payload"])["id"] == order_id
+    text = ticketing("dead-letters", "show", "--service", "tickets", event_id)
+    assert f"entity order {order_id}" in text.stdout
+
+    replayed = ticketing("dead-letters", "replay", "--service", "tickets", event_id, "--json")
+    assert replayed.returncode == 1, "a replay that fails again says so in its exit status"
+    assert [(r["eventId"], r["outcome"]) for r in json.loads(replayed.stdout)] == [(event_id, "failed")]
+    assert event_id in parked("tickets"), "and leaves it parked"
+
+    refused = ticketing("dead-letters", "discard", "--service", "tickets", event_id)
+    assert refused.returncode != 0
+    assert "--yes" in refused.stderr
+    discarded = ticketing("dead-letters", "discard", "--service", "tickets", event_id, "--yes")
+    assert discarded.returncode == 0, discarded.stderr
+    assert event_id not in parked("tickets")
+    assert ticketing("dead-letters", "replay", "--service", "tickets", event_id).returncode != 0, "gone"
+
+
+def test_the_console_refuses_bad_input_in_one_line_and_has_help(base_url):
+    for arguments, reason in [
+        (["dead-letters", "list", "--service", "web"], "web has no database"),
+        (["dead-letters", "list", "--service", "nope"], "nope"),
+        (["dead-letters", "replay", "--service", "orders"], "--all"),
+        (["dead-letters", "show", "--service", "orders", "no-such-event"], "no parked event no-such-event"),
+    ]:
+        answer = ticketing(*arguments)
+        assert answer.returncode != 0, arguments
+        assert reason in answer.stderr, (arguments, answer.stderr)
+    for command in ["list", "show", "replay", "discard"]:
+        helped = ticketing("dead-letters", command, "--help")
+        assert helped.returncode == 0 and "--service" in helped.stdout, command
+    assert ticketing("dead-letters", "replay", "--service", "orders", "--all").returncode == 0, "nothing parked: nothing to do"
