@@ -133,6 +133,7 @@ let package = Package(
             name: "ticketing",
             dependencies: [
                 "TicketingCore",
+                "JetStream",
                 "Auth",
                 "Tickets",
                 "Orders",

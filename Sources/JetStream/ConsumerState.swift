@@ -1,7 +1,7 @@
 import CNATS
 
 /// What the broker knows of a durable consumer's progress, for lag metrics and the operators' console.
-public struct ConsumerState: Sendable, Equatable {
+public struct ConsumerState: Codable, Sendable, Equatable {
     /// Messages of the consumer's subject in the stream that it has not been delivered yet.
     public var pending: UInt64
     /// Delivered and not yet acknowledged.
@@ -17,6 +17,23 @@ public struct ConsumerState: Sendable, Equatable {
 }
 
 extension JetStreamConnection {
+    /// Every consumer of the stream and its state, by name, as the broker reports them now.
+    public func consumerStates(stream: String) async throws -> [String: ConsumerState] {
+        try await blocking { [self] in
+            var list: UnsafeMutablePointer<jsConsumerInfoList>?
+            var errorCode = jsErrCode(rawValue: 0)
+            try check("consumers of \(stream)", js_Consumers(&list, context, stream, nil, &errorCode), errorCode)
+            defer { jsConsumerInfoList_Destroy(list) }
+            guard let list, let infos = list.pointee.List else { return [:] }
+            var states: [String: ConsumerState] = [:]
+            for index in 0..<Int(list.pointee.Count) {
+                guard let info = infos[index], let name = info.pointee.Name else { continue }
+                states[String(cString: name)] = ConsumerState(info.pointee)
+            }
+            return states
+        }
+    }
+
     /// The durable consumer's state, as the broker reports it now.
     public func consumerState(stream: String, durable: String) async throws -> ConsumerState {
         try await blocking { [self] in
@@ -25,7 +42,13 @@ extension JetStreamConnection {
             try check("consumer info \(durable)", js_GetConsumerInfo(&info, context, stream, durable, nil, &errorCode), errorCode)
             defer { jsConsumerInfo_Destroy(info) }
             guard let info else { throw JetStreamError("consumer info \(durable)", NATS_ERR) }
-            return ConsumerState(pending: info.pointee.NumPending, waitingForAck: info.pointee.NumAckPending, redelivered: info.pointee.NumRedelivered)
+            return ConsumerState(info.pointee)
         }
+    }
+}
+
+extension ConsumerState {
+    init(_ info: jsConsumerInfo) {
+        self.init(pending: info.NumPending, waitingForAck: info.NumAckPending, redelivered: info.NumRedelivered)
     }
 }

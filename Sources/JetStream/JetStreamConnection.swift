@@ -55,7 +55,7 @@ public final class JetStreamConnection: @unchecked Sendable {
     }
 
     /// The servers as a log may show them: a URL's `user:password@` comes from a Secret.
-    static func withoutCredentials(_ urls: String) -> String {
+    public static func withoutCredentials(_ urls: String) -> String {
         urls.split(separator: ",").map { url in
             guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].lastIndex(of: "@") else { return String(url) }
             return String(url[..<scheme.upperBound]) + "***@" + String(url[url.index(after: at)...])

@@ -7,12 +7,10 @@ import SQLKit
 /// them): the outbox's backlog and the age of its oldest row, each durable consumer's pending events, and the
 /// dead letters per subject.
 enum EventMetrics {
-    static func recordOutbox(on db: any Database, now: Date = Date()) async throws {
-        let row = try await db.sql.raw("SELECT COUNT(*) AS pending, MIN(created_at) AS oldest FROM outbox").first()
-        let pending = try row?.decode(column: "pending", as: Int.self) ?? 0
-        let oldest = try row?.decode(column: "oldest", as: Date?.self)
-        Gauge(label: "outbox_pending_events").record(pending)
-        Gauge(label: "outbox_oldest_event_age_seconds").record(oldest.map { max(0, now.timeIntervalSince($0)) } ?? 0)
+    static func recordOutbox(on db: any Database) async throws {
+        let backlog = try await OutboxBacklog.read(on: db)
+        Gauge(label: "outbox_pending_events").record(backlog.pending)
+        Gauge(label: "outbox_oldest_event_age_seconds").record(backlog.oldestAgeSeconds)
     }
 
     static func recordDeadLetters(of subject: Subject, on db: any Database) async throws {
@@ -23,5 +21,18 @@ enum EventMetrics {
         guard let state = try await bus.consumerState(durable: durable) else { return }
         Gauge(label: "consumer_pending_events", dimensions: [("consumer", durable)]).record(Double(state.pending))
         Gauge(label: "consumer_unacknowledged_events", dimensions: [("consumer", durable)]).record(state.waitingForAck)
+    }
+}
+
+/// Events a service committed and has not published yet, and how long the oldest has waited.
+public struct OutboxBacklog: Codable, Sendable, Equatable {
+    public var pending: Int
+    public var oldestAgeSeconds: Double
+
+    public static func read(on db: any Database, now: Date = Date()) async throws -> OutboxBacklog {
+        let row = try await db.sql.raw("SELECT COUNT(*) AS pending, MIN(created_at) AS oldest FROM outbox").first()
+        let oldest = try row?.decode(column: "oldest", as: Date?.self)
+        return OutboxBacklog(pending: try row?.decode(column: "pending", as: Int.self) ?? 0,
+                             oldestAgeSeconds: oldest.map { max(0, now.timeIntervalSince($0)) } ?? 0)
     }
 }

@@ -9,6 +9,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 import TicketingCore
 import Vapor
 
@@ -27,7 +28,7 @@ enum Entrypoint {
 struct Ticketing: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The Ticketing marketplace services.",
-        subcommands: [Serve.self, Migrate.self, Services.self, DeadLetters.self]
+        subcommands: [Serve.self, Migrate.self, Services.self, DeadLetters.self, Events.self]
     )
 
     /// Every service, in the order a stack starts them.
@@ -152,10 +153,14 @@ struct HTTPServer: Service {
     }
 }
 
+/// Logging is set up once per process; the console opens one application per service it reads.
+private let loggingBootstrapped = Mutex(false)
+
 /// A Vapor application whose own command line is empty: argument parsing is ours, Vapor only serves. A `quiet` one
 /// (the console's) logs only warnings and worse unless LOG_LEVEL says otherwise, so its output is its answer.
 func makeApplication(_ service: String, quiet: Bool = false) async throws -> Application {
     var environment = try Environment.detect(arguments: ["ticketing"])
+    guard !loggingBootstrapped.withLock({ done in defer { done = true }; return done }) else { return try await Application.make(environment) }
     try LoggingSystem.bootstrap(from: &environment) { configured in
         let level = quiet && ProcessInfo.processInfo.environment["LOG_LEVEL"] == nil ? .warning : configured
         // Plain lines for people by default; JSON lines (LOG_FORMAT=json, as the manifests set) for log collectors.

@@ -80,3 +80,20 @@ def test_the_console_refuses_bad_input_in_one_line_and_has_help(base_url):
         helped = ticketing("dead-letters", command, "--help")
         assert helped.returncode == 0 and "--service" in helped.stdout, command
     assert ticketing("dead-letters", "replay", "--service", "orders", "--all").returncode == 0, "nothing parked: nothing to do"
+
+
+def test_lag_shows_every_durable_consumer_and_each_services_outbox(base_url):
+    answer = ticketing("events", "lag", "--json")
+    assert answer.returncode == 0, answer.stderr
+    report = json.loads(answer.stdout)
+    assert {"orders-service_ticket-created", "tickets-service_order-created", "expiration-service_order-created",
+            "payments-service_order-cancelled"} <= set(report["consumers"]), report
+    for state in report["consumers"].values():
+        assert set(state) == {"pending", "waitingForAck", "redelivered"}
+    assert set(report["outboxes"]) == {"auth", "tickets", "orders", "expiration", "payments"}
+    # Eventually every committed event is published: no service keeps a backlog on a quiet stack.
+    eventually(lambda: all(o["pending"] == 0 for o in json.loads(ticketing("events", "lag", "--json").stdout)["outboxes"].values()))
+    text = ticketing("events", "lag", "--service", "orders")
+    assert text.returncode == 0 and "orders-service_ticket-created" in text.stdout and "\norders\t0\t0" in text.stdout, text.stdout
+    assert ticketing("events", "lag", "--service", "web").returncode != 0
+    assert ticketing("events", "lag", "--help").returncode == 0

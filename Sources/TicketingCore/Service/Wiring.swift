@@ -39,6 +39,13 @@ extension Application {
         return DeadLetterDesk(listeners: parts.listeners, unitOfWork: events.unitOfWork, db: db, logger: logger)
     }
 
+    /// The service's outbox backlog, from its database alone (`ticketing events lag`).
+    public func outboxBacklog(_ service: ServiceDefinition, _ config: TicketingConfig) async throws -> OutboxBacklog {
+        guard let migrations = service.migrations else { throw WiringError(description: "\(service.name) has no database, so no outbox") }
+        _ = try await openDatabase(config, migrations: migrations, migrate: false)
+        return try await OutboxBacklog.read(on: db)
+    }
+
     /// Applies `service`'s migrations and returns, opening nothing but its database (`ticketing migrate`).
     public func migrate(_ service: ServiceDefinition, _ config: TicketingConfig) async throws {
         guard let migrations = service.migrations else { throw WiringError(description: "\(service.name) has no database") }
