@@ -61,7 +61,7 @@ def main():
         check_lame_duck(overlay)
         check_pod_security(overlay)
         check_migrations(overlay, catalog)
-        check_prometheus(overlay, catalog)
+        check_prometheus(root, overlay, catalog)
     if report(arguments.all):
         sys.exit(1)
     print("infra/check: API route, visitor address, NATS authentication, network policies, lame duck, pod security, "

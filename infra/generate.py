@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Writes the Kubernetes manifests in infra/k8s, infra/k8s-dev and infra/k8s-prod, and the README's table of services,
-from one description of the system, so the services' manifests cannot drift apart. The services themselves (names,
-start order, routes, databases, events) are the binary's: `ticketing services --json` (see infra/catalog.py for how
-the binary is found: $TICKETING_BIN, else a `swift build`). The rest is infra/manifests/. Run it after changing either;
-`--check` (run by scripts/validate-infra) fails when the committed files differ from what it would write."""
+"""Writes the Kubernetes manifests in infra/k8s, infra/k8s-dev, infra/k8s-prod and infra/k8s-monitoring, and the
+README's table of services, from one description of the system, so the services' manifests cannot drift apart. The
+services themselves (names, start order, routes, databases, events) are the binary's: `ticketing services --json`
+(see infra/catalog.py for how the binary is found: $TICKETING_BIN, else a `swift build`). The rest is
+infra/manifests/. Run it after changing either; `--check` (run by scripts/validate-infra) fails when the committed
+files differ from what it would write."""
 import pathlib
 import sys
 

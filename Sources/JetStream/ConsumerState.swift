@@ -17,12 +17,19 @@ public struct ConsumerState: Codable, Sendable, Equatable {
 }
 
 extension JetStreamConnection {
-    /// Every consumer of the stream and its state, by name, as the broker reports them now.
-    public func consumerStates(stream: String) async throws -> [String: ConsumerState] {
+    /// Every consumer of the stream and its state, by name, as the broker reports them now; the broker has
+    /// `waitSeconds` to answer.
+    public func consumerStates(stream: String, waitSeconds: Double = 1) async throws -> [String: ConsumerState] {
         try await blocking { [self] in
             var list: UnsafeMutablePointer<jsConsumerInfoList>?
             var errorCode = jsErrCode(rawValue: 0)
-            try check("consumers of \(stream)", js_Consumers(&list, context, stream, nil, &errorCode), errorCode)
+            var options = jsOptions()
+            jsOptions_Init(&options)
+            options.Wait = Int64(waitSeconds * 1_000)
+            let status = js_Consumers(&list, context, stream, &options, &errorCode)
+            // A stream without consumers yet answers "not found" with no JetStream error code.
+            if status == NATS_NOT_FOUND, errorCode.rawValue == 0 { return [:] }
+            try check("consumers of \(stream)", status, errorCode)
             defer { jsConsumerInfoList_Destroy(list) }
             guard let list, let infos = list.pointee.List else { return [:] }
             var states: [String: ConsumerState] = [:]
@@ -34,17 +41,6 @@ extension JetStreamConnection {
         }
     }
 
-    /// The durable consumer's state, as the broker reports it now.
-    public func consumerState(stream: String, durable: String) async throws -> ConsumerState {
-        try await blocking { [self] in
-            var info: UnsafeMutablePointer<jsConsumerInfo>?
-            var errorCode = jsErrCode(rawValue: 0)
-            try check("consumer info \(durable)", js_GetConsumerInfo(&info, context, stream, durable, nil, &errorCode), errorCode)
-            defer { jsConsumerInfo_Destroy(info) }
-            guard let info else { throw JetStreamError("consumer info \(durable)", NATS_ERR) }
-            return ConsumerState(info.pointee)
-        }
-    }
 }
 
 extension ConsumerState {

@@ -12,12 +12,12 @@ public protocol EventBus: Sendable {
     func subscribe(_ consumer: ConsumerConfiguration) async throws -> any EventSource
     var isConnected: Bool { get }
     func close() async
-    /// The broker's view of a durable consumer's progress; nil where the bus keeps none (the in-memory one).
-    func consumerState(durable: String) async throws -> ConsumerState?
+    /// The broker's view of its durable consumers' progress, by name, in one call; empty where the bus keeps none.
+    func consumerStates() async throws -> [String: ConsumerState]
 }
 
 extension EventBus {
-    public func consumerState(durable: String) async throws -> ConsumerState? { nil }
+    public func consumerStates() async throws -> [String: ConsumerState] { [:] }
 }
 
 /// A durable consumer's messages.
@@ -80,8 +80,8 @@ public final class JetStreamBus: EventBus {
 
     public var isConnected: Bool { connection.isConnected }
 
-    public func consumerState(durable: String) async throws -> ConsumerState? {
-        try await connection.consumerState(stream: stream.name, durable: durable)
+    public func consumerStates() async throws -> [String: ConsumerState] {
+        try await connection.consumerStates(stream: stream.name)
     }
 
     public func close() async {

@@ -17,10 +17,14 @@ enum EventMetrics {
         Gauge(label: "dead_letters", dimensions: [("subject", subject.rawValue)]).record(try await Inbox.parkedCount(subject: subject, on: db))
     }
 
-    static func recordConsumer(_ durable: String, bus: any EventBus) async throws {
-        guard let state = try await bus.consumerState(durable: durable) else { return }
-        Gauge(label: "consumer_pending_events", dimensions: [("consumer", durable)]).record(Double(state.pending))
-        Gauge(label: "consumer_unacknowledged_events", dimensions: [("consumer", durable)]).record(state.waitingForAck)
+    /// One call to the broker for all of them; only this service's durables are recorded.
+    static func recordConsumers(_ durables: [String], bus: any EventBus) async throws {
+        let states = try await bus.consumerStates()
+        for durable in durables {
+            guard let state = states[durable] else { continue }
+            Gauge(label: "consumer_pending_events", dimensions: [("consumer", durable)]).record(Double(state.pending))
+            Gauge(label: "consumer_unacknowledged_events", dimensions: [("consumer", durable)]).record(state.waitingForAck)
+        }
     }
 }
 

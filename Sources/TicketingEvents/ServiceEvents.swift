@@ -92,11 +92,12 @@ public final class ServiceEvents: Sendable {
     /// database or the broker away) keeps its last value and is logged; the scrape still answers.
     public func recordBacklog() async {
         let db = database()
+        let consumed = consumed.withLock { $0 }
         await sample("outbox") { try await EventMetrics.recordOutbox(on: db) }
-        for (durable, subject) in consumed.withLock({ $0 }) {
+        for subject in consumed.map(\.subject) {
             await sample("dead letters") { try await EventMetrics.recordDeadLetters(of: subject, on: db) }
-            if bus.isConnected { await sample("consumer") { try await EventMetrics.recordConsumer(durable, bus: self.bus) } }
         }
+        if bus.isConnected { await sample("consumers") { try await EventMetrics.recordConsumers(consumed.map(\.durable), bus: self.bus) } }
     }
 
     private func sample(_ what: String, _ body: () async throws -> Void) async {

@@ -67,13 +67,14 @@ public final class InMemoryBus: EventBus {
 
     public var isConnected: Bool { state.withLock { $0.connected } }
 
-    /// As JetStream counts: messages of the consumer's subject not delivered yet, and those delivered and not settled.
-    public func consumerState(durable: String) async throws -> ConsumerState? {
+    /// As JetStream counts: messages of each consumer's subject not delivered yet, and those delivered and not settled.
+    public func consumerStates() async throws -> [String: ConsumerState] {
         state.withLock { state in
-            guard let consumer = state.consumers[durable] else { return nil }
-            let undelivered = state.messages[consumer.next...].filter { $0.subject == consumer.configuration.subject }.count
-            let redelivered = consumer.pending.values.filter { $0.deliveries > 1 }.count
-            return ConsumerState(pending: UInt64(undelivered), waitingForAck: Int64(consumer.pending.count), redelivered: Int64(redelivered))
+            state.consumers.mapValues { consumer in
+                let undelivered = state.messages[consumer.next...].filter { $0.subject == consumer.configuration.subject }.count
+                let redelivered = consumer.pending.values.filter { $0.deliveries > 1 }.count
+                return ConsumerState(pending: UInt64(undelivered), waitingForAck: Int64(consumer.pending.count), redelivered: Int64(redelivered))
+            }
         }
     }
 

@@ -114,7 +114,12 @@ struct DeadLetters: AsyncParsableCommand {
     }
 }
 
-/// A one-line reason and a non-zero exit, as every console command fails on bad input.
-func failure(_ reason: String) -> some Error {
-    ValidationError(reason)
+/// A console command that could not do what it was asked: ArgumentParser prints `Error: <reason>` on one line and
+/// exits 1 (bad arguments, which it checks itself, exit 64 with the usage).
+struct ConsoleFailure: Error, CustomStringConvertible {
+    var description: String
+}
+
+func failure(_ reason: String) -> ConsoleFailure {
+    ConsoleFailure(description: reason)
 }

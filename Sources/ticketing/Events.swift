@@ -46,7 +46,7 @@ struct Events: AsyncParsableCommand {
                 await connection.close()
             } catch {
                 await connection.close()
-                throw ValidationError("the broker at \(JetStreamConnection.withoutCredentials(urls)) did not answer: \(error)")
+                throw failure("the broker at \(JetStreamConnection.withoutCredentials(urls)) did not answer: \(error)")
             }
             var outboxes: [String: OutboxBacklog] = [:]
             for definition in service.isEmpty ? Ticketing.services.filter(\.hasDatabase) : service {

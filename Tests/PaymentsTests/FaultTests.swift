@@ -239,6 +239,7 @@ final class PaymentFaultTests: PaymentTestCase {
             XCTAssertTrue(metrics.contains(#"payments_refunds_total{outcome="parked"}"#), metrics)
             XCTAssertTrue(metrics.contains(#"payments_refunds_total{outcome="refunded"}"#), metrics)
             XCTAssertTrue(metrics.contains("\nrefunds_pending 1.0\n"), "the parked one is still owed: \(metrics)")
+            XCTAssertNotNil(metrics.range(of: #"\nrefunds_pending_oldest_age_seconds [0-9.e+-]+\n"#, options: .regularExpression), metrics)
             XCTAssertTrue(metrics.contains("\ncharges_unsettled 0.0\n"), metrics)
         }
     }

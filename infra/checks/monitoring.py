@@ -11,10 +11,13 @@ from .objects import NAMESPACE
 RULES = pathlib.Path(__file__).resolve().parent.parent / "alerts" / "rules.yml"
 
 
-def check_prometheus(overlay, catalog):
-    config = overlay.find("ConfigMap", "prometheus-ticketing", namespace="monitoring")
+def check_prometheus(root, overlay, catalog):
+    path = root / "infra" / "k8s-monitoring" / "prometheus.yaml"
+    documents = [d for d in yaml.safe_load_all(path.read_text()) if d] if path.exists() else []
+    config = next((d for d in documents if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "prometheus-ticketing"
+                   and d["metadata"].get("namespace") == "monitoring"), None)
     if config is None:
-        fail("prometheus", f"{overlay.name}: no ConfigMap prometheus-ticketing in namespace monitoring")
+        fail("prometheus", "infra/k8s-monitoring/prometheus.yaml has no ConfigMap prometheus-ticketing in namespace monitoring")
         return
     data = config.get("data") or {}
     if data.get("ticketing-rules.yml") != RULES.read_text():

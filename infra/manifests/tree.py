@@ -1,4 +1,5 @@
-"""Which file of infra/k8s, infra/k8s-dev and infra/k8s-prod holds which objects, and how a file is written."""
+"""Which file of infra/k8s, infra/k8s-dev, infra/k8s-prod and infra/k8s-monitoring holds which objects, and how a file is
+written."""
 import json
 
 from .databases import database
@@ -22,7 +23,6 @@ def manifests(catalog):
         shared[f"{name}-db.yaml"] = database(name)
     shared["nats.yaml"] = nats(catalog)
     shared[f"{INTERNAL_DOOR}.yaml"] = internal_door(catalog)
-    shared["prometheus.yaml"] = [prometheus_config()]
     # First in file order, so that `kubectl apply` of the folder creates it before what lives in it.
     shared["00-namespace.yaml"] = [namespace(), default_deny()]
     return {
@@ -32,6 +32,9 @@ def manifests(catalog):
         "k8s-prod": {"config.yaml": [config("true")], "nats-config.yaml": [nats_config(catalog, tls=True)],
                      "ingress.yaml": [ingress(catalog, "ticketing.example.com", tls=True)],
                      "ingress-nginx.yaml": [ingress_controller_config()]},
+        # For the cluster's own Prometheus, in its namespace: applied with it, not with skaffold's folders (a kind
+        # or minikube cluster may have no namespace "monitoring").
+        "k8s-monitoring": {"prometheus.yaml": [prometheus_config()]},
     }
 
 

@@ -106,6 +106,7 @@ extension Application {
         for middleware in parts.middleware { self.middleware.use(middleware) }
         for collection in parts.routes { try routes.register(collection: collection) }
         storage[MetricSamplersKey.self] = parts.metrics
+        storage[MetricsSamplingKey.self] = MetricsSampling()
         return parts.background
     }
 }
@@ -128,17 +129,25 @@ extension Application {
         typealias Value = [MetricSampler]
     }
 
+    struct MetricsSamplingKey: StorageKey {
+        typealias Value = MetricsSampling
+    }
+
     /// Brings the sampled gauges up to date before a scrape: the broker's state and the event backlog, then the
-    /// service's own. One that cannot be read keeps its last value; the scrape still answers.
+    /// service's own. One that cannot be read keeps its last value; the scrape still answers, within
+    /// `MetricsSampling.deadline`.
     func sampleMetrics() async {
-        guard let events else { return }
+        guard let events, let sampling = storage[MetricsSamplingKey.self] else { return }
         events.recordBrokerState()
-        await events.recordBacklog()
-        for sampler in storage[MetricSamplersKey.self] ?? [] {
-            do {
-                try await sampler.sample(db)
-            } catch {
-                logger.warning("could not sample a metric", metadata: ["metric": "\(sampler.name)", "error": "\(error)"])
+        let samplers = storage[MetricSamplersKey.self] ?? []
+        await sampling.sample { [db, logger] in
+            await events.recordBacklog()
+            for sampler in samplers {
+                do {
+                    try await sampler.sample(db)
+                } catch {
+                    logger.warning("could not sample a metric", metadata: ["metric": "\(sampler.name)", "error": "\(error)"])
+                }
             }
         }
     }

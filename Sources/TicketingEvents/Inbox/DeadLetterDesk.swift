@@ -85,14 +85,28 @@ public struct DeadLetterDesk: Sendable {
         }
     }
 
-    /// Replays every parked event, entity by entity, each entity's in version order.
+    /// Replays every parked event, entity by entity: each entity's versions in order, then its unversioned events
+    /// (a payment, an expiry), which were parked behind them. Events still early are tried again as long as a pass
+    /// applies something.
     public func replayAll() async throws -> [Replayed] {
         let ids = try await db.sql.raw("""
-            SELECT event_id FROM dead_letters ORDER BY COALESCE(entity, ''), COALESCE(version, -1), created_at, event_id
+            SELECT event_id FROM dead_letters
+            ORDER BY COALESCE(entity, ''), CASE WHEN version IS NULL THEN 1 ELSE 0 END, version, created_at, event_id
             """).all().map { try $0.decode(column: "event_id", as: String.self) }
-        var done: [Replayed] = []
-        for id in ids { done.append(try await replay(id)) }
-        return done
+        var outcomes: [String: Replayed] = [:]
+        var pending = ids
+        while !pending.isEmpty {
+            var early: [String] = []
+            for id in pending {
+                let replayed = try await replay(id)
+                outcomes[id] = replayed
+                if replayed.outcome == .early { early.append(id) }
+            }
+            let appliedSome = pending.contains { outcomes[$0]?.outcome == .applied }
+            guard appliedSome, early.count < pending.count else { break }
+            pending = early
+        }
+        return ids.compactMap { outcomes[$0] }
     }
 
     /// Deletes the parked event without applying it; false if there was none. Its entity's later versions are no
