@@ -50,6 +50,16 @@ public final class JetStreamMessage: @unchecked Sendable {
         metadata { $0.Sequence.Stream } ?? 0
     }
 
+    /// When the stream stored it.
+    public var storedAt: Date? {
+        metadata { Date(timeIntervalSince1970: Double($0.Timestamp) / 1_000_000_000) }
+    }
+
+    /// How many messages of the consumer's subject follow it in the stream (0 for the last one).
+    public var pendingAfter: UInt64 {
+        metadata { $0.NumPending } ?? 0
+    }
+
     private func metadata<T>(_ read: (jsMsgMetaData) -> T) -> T? {
         var meta: UnsafeMutablePointer<jsMsgMetaData>?
         guard natsMsg_GetMetaData(&meta, message) == NATS_OK, let meta else { return nil }

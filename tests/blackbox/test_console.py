@@ -97,3 +97,35 @@ def test_lag_shows_every_durable_consumer_and_each_services_outbox(base_url):
     assert text.returncode == 0 and "orders-service_ticket-created" in text.stdout and "\norders\t0\t0" in text.stdout, text.stdout
     assert ticketing("events", "lag", "--service", "web").returncode != 0
     assert ticketing("events", "lag", "--help").returncode == 0
+
+
+def test_tail_and_history_read_the_stream_in_order(base_url):
+    import requests
+    from helpers import signed_in
+
+    seller, buyer = signed_in(base_url), signed_in(base_url)
+    ticket = seller.post(base_url + "/api/tickets", json={"title": "Traced", "price": 7}).json()
+    order = eventually(lambda: (r := buyer.post(base_url + "/api/orders", json={"ticketId": ticket["id"]})).status_code == 201 and r.json())
+    eventually(lambda: requests.get(base_url + f"/api/tickets/{ticket['id']}").json().get("orderId") == order["id"])
+
+    tail = ticketing("events", "tail", "--subject", "ticket:created", "--since", "5m", "--json")
+    assert tail.returncode == 0, tail.stderr
+    events = [json.loads(line) for line in tail.stdout.splitlines()]
+    assert all(e["subject"] == "ticket:created" for e in events)
+    assert ticket["id"] in [e["data"]["id"] for e in events]
+    assert [e["sequence"] for e in events] == sorted(e["sequence"] for e in events), "in stream order"
+
+    history = ticketing("events", "history", ticket["id"], "--json")
+    assert history.returncode == 0, history.stderr
+    about = [json.loads(line) for line in history.stdout.splitlines()]
+    assert [e["subject"] for e in about][:3] == ["ticket:created", "order:created", "ticket:updated"], about
+    assert about[2]["data"]["orderId"] == order["id"] and about[2]["data"]["version"] == 1
+    assert all(e["time"] and e["id"] for e in about)
+    text = ticketing("events", "history", order["id"])
+    assert text.returncode == 0 and "order:created" in text.stdout and "expiration:complete" not in text.stdout.split("order:created")[0]
+
+    for arguments, reason in [(["events", "tail", "--since", "soon"], "--since"), (["events", "tail", "--subject", "nope"], "no subject nope"),
+                              (["events", "history", "not an id!"], "letters, digits and hyphens")]:
+        refused = ticketing(*arguments)
+        assert refused.returncode != 0 and reason in refused.stderr, (arguments, refused.stderr)
+    assert ticketing("events", "tail", "--help").returncode == 0 and ticketing("events", "history", "--help").returncode == 0
