@@ -86,7 +86,8 @@ public struct TicketUpdatedEvent: Event, Equatable {
     public var orderId: String?
     /// Present once the order's payment made its buyer the ticket's holder (CONTRACT.md section 7).
     public var holderId: String?
-    /// True once its owner withdrew the listing: no longer for sale, and no order may hold it.
+    /// True once the listing was withdrawn (by its owner, or at the door as its holder checked in): no longer for
+    /// sale, and no order may hold it.
     public var withdrawn: Bool?
     /// True once a resale of the ticket was paid: its holder's pass is void, the resale's buyer holds the new ticket.
     public var resold: Bool?
