@@ -13,8 +13,10 @@ enum EventMetrics {
         Gauge(label: "outbox_oldest_event_age_seconds").record(backlog.oldestAgeSeconds)
     }
 
-    static func recordDeadLetters(of subject: Subject, on db: any Database) async throws {
-        Gauge(label: "dead_letters", dimensions: [("subject", subject.rawValue)]).record(try await Inbox.parkedCount(subject: subject, on: db))
+    static func recordDeadLetters(of subjects: [Subject], on db: any Database) async throws {
+        for (subject, parked) in try await Inbox.parkedCounts(of: subjects, on: db) {
+            Gauge(label: "dead_letters", dimensions: [("subject", subject.rawValue)]).record(parked)
+        }
     }
 
     /// One call to the broker for all of them; only this service's durables are recorded.

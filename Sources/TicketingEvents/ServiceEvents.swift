@@ -94,9 +94,7 @@ public final class ServiceEvents: Sendable {
         let db = database()
         let consumed = consumed.withLock { $0 }
         await sample("outbox") { try await EventMetrics.recordOutbox(on: db) }
-        for subject in consumed.map(\.subject) {
-            await sample("dead letters") { try await EventMetrics.recordDeadLetters(of: subject, on: db) }
-        }
+        await sample("dead letters") { try await EventMetrics.recordDeadLetters(of: consumed.map(\.subject), on: db) }
         if bus.isConnected { await sample("consumers") { try await EventMetrics.recordConsumers(consumed.map(\.durable), bus: self.bus) } }
     }
 

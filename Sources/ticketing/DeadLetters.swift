@@ -29,22 +29,9 @@ struct DeadLetters: AsyncParsableCommand {
 
         /// Runs `body` with the service's desk, then closes the database.
         func withDesk<T>(_ body: (DeadLetterDesk) async throws -> T) async throws -> T {
-            let app = try await makeApplication(service.name, quiet: true)
-            do {
-                let result = try await body(app.deadLetterDesk(service, TicketingConfig.fromEnvironment(service: service.name)))
-                try await app.asyncShutdown()
-                return result
-            } catch {
-                try? await app.asyncShutdown()
-                throw error
+            try await withApplication(service.name, quiet: true) { app in
+                try await body(app.deadLetterDesk(service, TicketingConfig.fromEnvironment(service: service.name)))
             }
-        }
-
-        func print<T: Encodable>(json value: T) throws {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            encoder.dateEncodingStrategy = .iso8601
-            Swift.print(String(decoding: try encoder.encode(value), as: UTF8.self))
         }
     }
 
@@ -54,7 +41,7 @@ struct DeadLetters: AsyncParsableCommand {
 
         func run() async throws {
             let letters = try await options.withDesk { try await $0.list() }
-            if options.json { return try options.print(json: letters) }
+            if options.json { return try printJSON(letters) }
             for letter in letters {
                 print([letter.event_id, letter.subject, letter.entity ?? "-", "\(letter.deliveries)", letter.error].joined(separator: "\t"))
             }
@@ -68,7 +55,7 @@ struct DeadLetters: AsyncParsableCommand {
 
         func run() async throws {
             guard let letter = try await options.withDesk({ try await $0.show(id) }) else { throw failure("no parked event \(id)") }
-            if options.json { return try options.print(json: letter) }
+            if options.json { return try printJSON(letter) }
             print("event \(letter.event_id)\nsubject \(letter.subject)\nentity \(letter.entity ?? "-")\ntries \(letter.deliveries)")
             print("parked \(ISO8601DateFormatter().string(from: letter.created_at))\nerror \(letter.error)\npayload \(letter.payload)")
         }
@@ -89,7 +76,7 @@ struct DeadLetters: AsyncParsableCommand {
                 if let id { return [try await desk.replay(id)] }
                 return try await desk.replayAll()
             }
-            if options.json { try options.print(json: done) } else {
+            if options.json { try printJSON(done) } else {
                 for replayed in done { print([replayed.eventId, replayed.outcome.rawValue, replayed.error ?? ""].joined(separator: "\t")) }
             }
             if let id, done.first?.outcome == .notFound { throw failure("no parked event \(id)") }

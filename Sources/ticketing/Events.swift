@@ -18,11 +18,7 @@ struct Events: AsyncParsableCommand {
         /// Reads the stream from `since` (or its beginning), printing the events `keep` selects, until the end of the
         /// stream, or for ever when `follow`.
         func read(subject: String, since: Date?, follow: Bool, keep: (Any?) -> Bool = { _ in true }) async throws {
-            let urls = ProcessInfo.processInfo.environment["NATS_URL"] ?? "nats://127.0.0.1:4222"
-            var logger = Logger(label: "ticketing.events")
-            logger.logLevel = .warning
-            let connection = try await JetStreamConnection.connect(urls: urls, name: "ticketing-console", logger: logger)
-            do {
+            try await withBroker(doing: "read the stream") { connection in
                 let reader = try await connection.reader(stream: JetStreamBus.streamName, subject: subject, since: since)
                 while true {
                     // Without --follow, the end is the message with nothing after it, or a second of silence (none at all).
@@ -35,10 +31,6 @@ struct Events: AsyncParsableCommand {
                     if !follow, message.pendingAfter == 0 { break }
                 }
                 await reader.close()
-                await connection.close()
-            } catch {
-                await connection.close()
-                throw failure("could not read the stream at \(JetStreamConnection.withoutCredentials(urls)): \(error)")
             }
         }
 
@@ -149,35 +141,16 @@ struct Events: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let urls = ProcessInfo.processInfo.environment["NATS_URL"] ?? "nats://127.0.0.1:4222"
-            var logger = Logger(label: "ticketing.events")
-            logger.logLevel = .warning
-            let connection = try await JetStreamConnection.connect(urls: urls, name: "ticketing-console", logger: logger)
-            let consumers: [String: ConsumerState]
-            do {
-                consumers = try await connection.consumerStates(stream: JetStreamBus.streamName)
-                await connection.close()
-            } catch {
-                await connection.close()
-                throw failure("the broker at \(JetStreamConnection.withoutCredentials(urls)) did not answer: \(error)")
+            let consumers = try await withBroker(doing: "ask for the consumers") { connection in
+                try await connection.consumerStates(stream: JetStreamBus.streamName)
             }
             var outboxes: [String: OutboxBacklog] = [:]
             for definition in service.isEmpty ? Ticketing.services.filter(\.hasDatabase) : service {
-                let app = try await makeApplication(definition.name, quiet: true)
-                do {
-                    outboxes[definition.name] = try await app.outboxBacklog(definition, TicketingConfig.fromEnvironment(service: definition.name))
-                    try await app.asyncShutdown()
-                } catch {
-                    try? await app.asyncShutdown()
-                    throw error
+                outboxes[definition.name] = try await withApplication(definition.name, quiet: true) { app in
+                    try await app.outboxBacklog(definition, TicketingConfig.fromEnvironment(service: definition.name))
                 }
             }
-            let report = Report(consumers: consumers, outboxes: outboxes)
-            if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-                return print(String(decoding: try encoder.encode(report), as: UTF8.self))
-            }
+            if json { return try printJSON(Report(consumers: consumers, outboxes: outboxes)) }
             print("consumer\tpending\twaiting-for-ack\tredelivered")
             for (name, state) in consumers.sorted(by: { $0.key < $1.key }) {
                 print("\(name)\t\(state.pending)\t\(state.waitingForAck)\t\(state.redelivered)")
@@ -187,5 +160,22 @@ struct Events: AsyncParsableCommand {
                 print("\(name)\t\(backlog.pending)\t\(Int(backlog.oldestAgeSeconds.rounded()))")
             }
         }
+    }
+}
+
+/// Runs `body` on a connection to the broker at NATS_URL, closed afterwards; a failure says what could not be done
+/// where, in one line.
+func withBroker<T>(doing what: String, _ body: (JetStreamConnection) async throws -> T) async throws -> T {
+    let urls = ProcessInfo.processInfo.environment["NATS_URL"] ?? "nats://127.0.0.1:4222"
+    var logger = Logger(label: "ticketing.events")
+    logger.logLevel = .warning
+    let connection = try await JetStreamConnection.connect(urls: urls, name: "ticketing-console", logger: logger)
+    do {
+        let result = try await body(connection)
+        await connection.close()
+        return result
+    } catch {
+        await connection.close()
+        throw failure("could not \(what) at \(JetStreamConnection.withoutCredentials(urls)): \(error)")
     }
 }

@@ -96,14 +96,9 @@ struct Migrate: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let app = try await makeApplication(service.name)
-        do {
+        try await withApplication(service.name) { app in
             try await app.migrate(service, TicketingConfig.fromEnvironment(service: service.name))
-        } catch {
-            try? await app.asyncShutdown()
-            throw error
         }
-        try await app.asyncShutdown()
     }
 }
 
@@ -128,12 +123,7 @@ struct Services: ParsableCommand {
             Description(name: service.name, port: service.defaultPort, routes: service.routes, database: service.hasDatabase,
                         publishes: service.publishes.map(\.rawValue), consumes: service.consumes.map(\.rawValue))
         }
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(["services": described]), as: UTF8.self))
-            return
-        }
+        if json { return try printJSON(["services": described]) }
         for service in described {
             print("\(service.name)\t\(service.port)\t\(service.routes.joined(separator: " "))")
         }
@@ -151,6 +141,28 @@ struct HTTPServer: Service {
         try? await gracefulShutdown()
         await app.server.shutdown()
     }
+}
+
+/// Runs `body` with an application for `service` (see `makeApplication`), shut down afterwards whether it succeeded
+/// or threw.
+func withApplication<T>(_ service: String, quiet: Bool = false, _ body: (Application) async throws -> T) async throws -> T {
+    let app = try await makeApplication(service, quiet: quiet)
+    do {
+        let result = try await body(app)
+        try await app.asyncShutdown()
+        return result
+    } catch {
+        try? await app.asyncShutdown()
+        throw error
+    }
+}
+
+/// Prints `value` as one line of JSON: keys sorted, slashes plain, dates in ISO 8601.
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    encoder.dateEncodingStrategy = .iso8601
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
 
 /// Logging is set up once per process; the console opens one application per service it reads.

@@ -9,6 +9,18 @@ final class OrderListenerTests: XCTestCase {
         TicketUpdatedEvent(id: id, version: version, title: title, price: Money(cents: 3000), userId: "seller", orderId: nil)
     }
 
+    /// A holder's resale listing in the replica, as `ticket:created` brings it, and another user's order for it.
+    func orderedResale(_ app: Application) async throws -> (ticketId: String, buyer: TestClient, orderId: String) {
+        let ticketId = UUID().uuidString.lowercased()
+        let listed = TicketCreatedEvent(id: ticketId, version: 0, title: "Resold", price: Money(cents: 2000), userId: "holder",
+                                        resaleOf: UUID().uuidString.lowercased())
+        try await assertEqual(try await apply(TicketCreatedListener(), listed, app), .done)
+        let buyer = try await TestClient.signedIn(app)
+        let order = try await buyer.send(.POST, "/api/orders", json: #"{"ticketId": "\#(ticketId)"}"#)
+        XCTAssertEqual(order.status, .created, order.body.string)
+        return (ticketId, buyer, try XCTUnwrap(order.object["id"] as? String))
+    }
+
     func replica(_ app: Application, _ id: String) async throws -> ReplicatedTicket? {
         try await ReplicatedTicket.find(id, on: app.db)
     }
@@ -107,12 +119,7 @@ final class OrderListenerTests: XCTestCase {
     /// which voids the previous holder's pass in the same transaction. Paid meanwhile, it no longer expires.
     func testAResalesOrderCompletesOnlyOnceTheTicketIsHandedOver() async throws {
         try await withOrders { app, bus in
-            let ticketId = UUID().uuidString.lowercased()
-            let listed = TicketCreatedEvent(id: ticketId, version: 0, title: "Resold", price: Money(cents: 2000), userId: "holder",
-                                            resaleOf: UUID().uuidString.lowercased())
-            try await assertEqual(try await apply(TicketCreatedListener(), listed, app), .done)
-            let buyer = try await TestClient.signedIn(app)
-            let id = try await buyer.send(.POST, "/api/orders", json: #"{"ticketId": "\#(ticketId)"}"#).object["id"] as! String
+            let (ticketId, buyer, id) = try await orderedResale(app)
             let payment = PaymentCreatedEvent(id: "pay-1", orderId: id, stripeId: "ch_1")
             var reserved = updated(ticketId, version: 1, title: "Resold")
             reserved.orderId = id
@@ -137,12 +144,7 @@ final class OrderListenerTests: XCTestCase {
     /// the payments service refunds it.
     func testAWithdrawalCancelsAPaidResaleOrderWaitingForItsHandOver() async throws {
         try await withOrders { app, bus in
-            let ticketId = UUID().uuidString.lowercased()
-            let listed = TicketCreatedEvent(id: ticketId, version: 0, title: "Resold", price: Money(cents: 2000), userId: "holder",
-                                            resaleOf: UUID().uuidString.lowercased())
-            try await assertEqual(try await apply(TicketCreatedListener(), listed, app), .done)
-            let buyer = try await TestClient.signedIn(app)
-            let id = try await buyer.send(.POST, "/api/orders", json: #"{"ticketId": "\#(ticketId)"}"#).object["id"] as! String
+            let (ticketId, buyer, id) = try await orderedResale(app)
             try await assertEqual(try await apply(PaymentCreatedListener(), PaymentCreatedEvent(id: "pay-1", orderId: id, stripeId: "ch_1"), app), .done)
             var withdrawn = updated(ticketId, version: 1, title: "Resold")
             withdrawn.orderId = id

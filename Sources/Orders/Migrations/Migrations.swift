@@ -71,8 +71,6 @@ struct AddReplicatedTicketSeller: AsyncMigration {
 /// Resale (CONTRACT.md section 7): which ticket a listing resells, which order holds a ticket and who, whether it
 /// was withdrawn; and on orders, when a resale's payment arrived.
 struct AddReplicatedTicketResale: AsyncMigration {
-    static let columns = ["resale_of", "order_id", "holder_id", "withdrawn"]
-
     func prepare(on database: any Database) async throws {
         try await database.schema(ReplicatedTicket.schema).field("resale_of", .string).update()
         try await database.schema(ReplicatedTicket.schema).field("order_id", .string).update()
@@ -83,7 +81,7 @@ struct AddReplicatedTicketResale: AsyncMigration {
 
     func revert(on database: any Database) async throws {
         try await database.schema(Order.schema).deleteField("paid_at").update()
-        for column in Self.columns {
+        for column in ["resale_of", "order_id", "holder_id", "withdrawn"] {
             try await database.schema(ReplicatedTicket.schema).deleteField(.key(.init(stringLiteral: column))).update()
         }
     }

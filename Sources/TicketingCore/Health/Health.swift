@@ -1,4 +1,5 @@
 import CoreMetrics
+import Synchronization
 import Prometheus
 import SQLKit
 import Vapor
@@ -100,5 +101,33 @@ public enum TicketingMetrics {
 
     public static func bootstrap() {
         _ = bootstrapped
+    }
+}
+
+/// One sampling at a time, and a scrape waits for it at most `deadline`. With the database or the broker slow,
+/// scrapes would otherwise pile up, each holding a connection or one of the broker client's threads, and time out
+/// at Prometheus (which then reports the service down). A scrape past the deadline serves the last values.
+final class MetricsSampling: Sendable {
+    static let deadline: Duration = .seconds(2)
+    private let running = Mutex<Task<Void, Never>?>(nil)
+
+    func sample(_ body: @escaping @Sendable () async -> Void) async {
+        let task = running.withLock { running -> Task<Void, Never> in
+            if let running { return running }
+            let task = Task {
+                await body()
+                self.running.withLock { $0 = nil }
+            }
+            running = task
+            return task
+        }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let resumed = Mutex(false)
+            let resume: @Sendable () -> Void = {
+                if resumed.withLock({ done in defer { done = true }; return !done }) { continuation.resume() }
+            }
+            Task { await task.value; resume() }
+            Task { try? await Task.sleep(for: Self.deadline); resume() }
+        }
     }
 }

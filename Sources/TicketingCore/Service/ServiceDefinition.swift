@@ -1,5 +1,4 @@
 import ServiceLifecycle
-import Synchronization
 
 /// A service, declared in one value: its name, where the front door routes to it, the events it publishes and
 /// consumes, its tables, and how to build its listeners, routes and background work. `Application.wire` turns it
@@ -116,33 +115,5 @@ public struct BackgroundWork: Service {
 
     public func run() async {
         await cancelWhenGracefulShutdown(body)
-    }
-}
-
-/// One sampling at a time, and a scrape waits for it at most `deadline`. With the database or the broker slow,
-/// scrapes would otherwise pile up, each holding a connection or one of the broker client's threads, and time out
-/// at Prometheus (which then reports the service down). A scrape past the deadline serves the last values.
-final class MetricsSampling: Sendable {
-    static let deadline: Duration = .seconds(2)
-    private let running = Mutex<Task<Void, Never>?>(nil)
-
-    func sample(_ body: @escaping @Sendable () async -> Void) async {
-        let task = running.withLock { running -> Task<Void, Never> in
-            if let running { return running }
-            let task = Task {
-                await body()
-                self.running.withLock { $0 = nil }
-            }
-            running = task
-            return task
-        }
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let resumed = Mutex(false)
-            let resume: @Sendable () -> Void = {
-                if resumed.withLock({ done in defer { done = true }; return !done }) { continuation.resume() }
-            }
-            Task { await task.value; resume() }
-            Task { try? await Task.sleep(for: Self.deadline); resume() }
-        }
     }
 }

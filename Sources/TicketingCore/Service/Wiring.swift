@@ -32,8 +32,7 @@ extension Application {
     /// The service's parked events and its listeners to replay them through, on its database alone (`ticketing
     /// dead-letters`): no broker, no HTTP. What a replay records waits in the outbox for the running service's relay.
     public func deadLetterDesk(_ service: ServiceDefinition, _ config: TicketingConfig) async throws -> DeadLetterDesk {
-        guard let migrations = service.migrations else { throw WiringError(description: "\(service.name) has no database, so no dead letters") }
-        let transactions = try await openDatabase(config, migrations: migrations, migrate: false)
+        let transactions = try await openDatabaseAlone(service, config, migrate: false, lacking: ", so no dead letters")
         let events = ServiceEvents(bus: OfflineBus(), database: { [unowned self] in self.db }, transactions: transactions, logger: logger)
         let parts = try await service.build(ServiceContext(app: self, config: config, events: events))
         return DeadLetterDesk(listeners: parts.listeners, unitOfWork: events.unitOfWork, db: db, logger: logger)
@@ -41,15 +40,21 @@ extension Application {
 
     /// The service's outbox backlog, from its database alone (`ticketing events lag`).
     public func outboxBacklog(_ service: ServiceDefinition, _ config: TicketingConfig) async throws -> OutboxBacklog {
-        guard let migrations = service.migrations else { throw WiringError(description: "\(service.name) has no database, so no outbox") }
-        _ = try await openDatabase(config, migrations: migrations, migrate: false)
+        _ = try await openDatabaseAlone(service, config, migrate: false, lacking: ", so no outbox")
         return try await OutboxBacklog.read(on: db)
     }
 
     /// Applies `service`'s migrations and returns, opening nothing but its database (`ticketing migrate`).
     public func migrate(_ service: ServiceDefinition, _ config: TicketingConfig) async throws {
-        guard let migrations = service.migrations else { throw WiringError(description: "\(service.name) has no database") }
-        _ = try await openDatabase(config, migrations: migrations, migrate: true)
+        _ = try await openDatabaseAlone(service, config, migrate: true, lacking: "")
+    }
+
+    /// The database step alone, for the tools; a service without one is refused, `lacking` saying what it then lacks.
+    private func openDatabaseAlone(
+        _ service: ServiceDefinition, _ config: TicketingConfig, migrate: Bool, lacking: String
+    ) async throws -> WriteTransactions {
+        guard let migrations = service.migrations else { throw WiringError(description: "\(service.name) has no database\(lacking)") }
+        return try await openDatabase(config, migrations: migrations, migrate: migrate)
     }
 
     /// The database step: connects, registers the machinery's, the session revocations' and the service's own tables,

@@ -57,9 +57,7 @@ public struct DeadLetterDesk: Sendable {
     }
 
     public func show(_ eventID: String) async throws -> DeadLetter? {
-        try await db.sql.raw("""
-            SELECT event_id, subject, payload, error, deliveries, entity, version, created_at FROM dead_letters WHERE event_id = \(bind: eventID)
-            """).first(decoding: DeadLetter.self)
+        try await Inbox.deadLetter(eventID, on: db)
     }
 
     public func replay(_ eventID: String) async throws -> Replayed {

@@ -72,9 +72,18 @@ public enum Inbox {
             .first() != nil
     }
 
-    static func parkedCount(subject: Subject, on db: any Database) async throws -> Int {
-        try await db.sql.raw("SELECT COUNT(*) AS parked FROM dead_letters WHERE subject = \(bind: subject.rawValue)")
-            .first()?.decode(column: "parked", as: Int.self) ?? 0
+    /// How many events of each of the subjects are parked, in one query.
+    static func parkedCounts(of subjects: [Subject], on db: any Database) async throws -> [Subject: Int] {
+        guard !subjects.isEmpty else { return [:] }
+        var counts = Dictionary(uniqueKeysWithValues: subjects.map { ($0, 0) })
+        for row in try await db.sql.raw("""
+            SELECT subject, COUNT(*) AS parked FROM dead_letters WHERE subject IN (\(binds: subjects.map(\.rawValue))) GROUP BY subject
+            """).all() {
+            if let subject = Subject(rawValue: try row.decode(column: "subject", as: String.self)) {
+                counts[subject] = try row.decode(column: "parked", as: Int.self)
+            }
+        }
+        return counts
     }
 
     /// Counts one more failed (or early) try of the event; returns the tries so far of that kind.
@@ -90,10 +99,13 @@ public enum Inbox {
 
     /// The parked events, newest first, for operators (and tests).
     public static func deadLetters(on db: any Database) async throws -> [DeadLetter] {
-        try await db.sql.raw("""
-            SELECT event_id, subject, payload, error, deliveries, entity, version, created_at FROM dead_letters
-            ORDER BY created_at DESC, event_id DESC
-            """).all(decoding: DeadLetter.self)
+        try await db.sql.raw("SELECT \(DeadLetter.columns) FROM dead_letters ORDER BY created_at DESC, event_id DESC")
+            .all(decoding: DeadLetter.self)
+    }
+
+    static func deadLetter(_ eventID: String, on db: any Database) async throws -> DeadLetter? {
+        try await db.sql.raw("SELECT \(DeadLetter.columns) FROM dead_letters WHERE event_id = \(bind: eventID)")
+            .first(decoding: DeadLetter.self)
     }
 
     /// Removes a parked event and its count of tries (replayed, or discarded by a person).
@@ -113,6 +125,8 @@ public struct DeadLetter: Codable, Sendable, Equatable {
     public var entity: String?
     public var version: Int?
     public var created_at: Date
+
+    static let columns: SQLQueryString = "event_id, subject, payload, error, deliveries, entity, version, created_at"
 }
 
 struct CreateInbox: AsyncMigration {

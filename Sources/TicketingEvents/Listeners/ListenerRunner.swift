@@ -184,7 +184,7 @@ struct ListenerRunner: Sendable {
     /// frozen by one shows on a dashboard, not only in a log line.
     private func recordParked(db: any Database, logger: Logger) async {
         do {
-            try await EventMetrics.recordDeadLetters(of: subject, on: db)
+            try await EventMetrics.recordDeadLetters(of: [subject], on: db)
         } catch {
             logger.warning("could not count parked events", metadata: ["error": "\(error)"])
         }
