@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
@@ -28,7 +28,6 @@ let transitive: [(url: String, version: Version, product: String)] = [
     ("https://github.com/apple/swift-collections", "1.6.0", "DequeModule"),
     ("https://github.com/apple/swift-configuration.git", "1.4.0", "Configuration"),
     ("https://github.com/apple/swift-crypto.git", "4.5.2", "Crypto"),
-    ("https://github.com/apple/swift-distributed-tracing.git", "1.7.3", "Tracing"),
     ("https://github.com/swift-extras/swift-extras-base64", "1.2.0", "ExtrasBase64"),
     ("https://github.com/apple/swift-nio-extras.git", "1.35.2", "NIOExtras"),
     ("https://github.com/apple/swift-nio-http2.git", "1.46.0", "NIOHTTP2"),
@@ -37,6 +36,8 @@ let transitive: [(url: String, version: Version, product: String)] = [
     ("https://github.com/apple/swift-numerics.git", "1.1.1", "RealModule"),
     ("https://github.com/apple/swift-service-context.git", "1.5.1", "ServiceContextModule"),
     ("https://github.com/apple/swift-system", "1.8.1", "SystemPackage"),
+    ("https://github.com/apple/swift-protobuf.git", "1.39.0", "SwiftProtobuf"),
+    ("https://github.com/swift-otel/swift-w3c-trace-context.git", "1.0.0", "W3CTraceContext"),
     ("https://github.com/vapor/websocket-kit.git", "2.16.2", "WebSocketKit"),
 ]
 
@@ -63,6 +64,9 @@ let package = Package(
         .package(url: "https://github.com/vapor/fluent-kit.git", exact: "1.57.0"),
         .package(url: "https://github.com/vapor/sql-kit.git", exact: "3.36.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", exact: "1.7.3"),
+        // Only the OTLP/HTTP exporter: the gRPC one would add gRPC and HTTP/2 to every build.
+        .package(url: "https://github.com/swift-otel/swift-otel.git", exact: "1.6.0", traits: ["OTLPHTTP"]),
     ] + transitive.map { .package(url: $0.url, exact: $0.version) },
     targets: [
         .systemLibrary(
@@ -96,6 +100,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -112,6 +117,7 @@ let package = Package(
                 .product(name: "JWT", package: "jwt"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -144,6 +150,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "OTel", package: "swift-otel"),
             ] + transitive.map { .product(name: $0.product, package: packageName($0.url)) },
             swiftSettings: swiftSettings
         ),
@@ -198,6 +205,14 @@ let package = Package(
         .testTarget(
             name: "WebTests",
             dependencies: ["Web", "TicketingTesting", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TracingTests",
+            dependencies: [
+                "Orders", "Tickets", "TicketingTesting", "JetStream",
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

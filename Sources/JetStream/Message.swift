@@ -35,6 +35,13 @@ public final class JetStreamMessage: @unchecked Sendable {
         messageID = natsMsgHeader_Get(message, "Nats-Msg-Id", &value) == NATS_OK ? value.map { String(cString: $0) } : nil
     }
 
+
+    /// The first value of header `name`, read from the C message when asked for.
+    public func header(_ name: String) -> String? {
+        var value: UnsafePointer<CChar>?
+        return natsMsgHeader_Get(message, name, &value) == NATS_OK ? value.map { String(cString: $0) } : nil
+    }
+
     /// The payload, copied out of the C message when asked for (an ack-only consumer never pays for it).
     public var data: Data {
         let length = Int(natsMsg_GetDataLength(message))

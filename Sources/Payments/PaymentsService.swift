@@ -9,7 +9,7 @@ extension ServiceDefinition {
     ) { service in
         let config = service.config
         let checkout = Checkout(
-            stripe: StripeClient(client: service.app.client, base: config.stripeAPIBase, key: config.stripeKey),
+            stripe: StripeClient(client: service.app.tracedClient, base: config.stripeAPIBase, key: config.stripeKey),
             unitOfWork: service.unitOfWork, logger: service.logger
         )
         let reconciler = Reconciler(checkout: checkout, database: service.database)

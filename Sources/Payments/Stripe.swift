@@ -18,7 +18,7 @@ protocol StripeAPI: Sendable {
 /// The few calls of the Stripe REST API this service makes, in Stripe's own wire format: form-encoded requests,
 /// JSON answers, the secret key as a bearer token, and an `Idempotency-Key` on every call that creates or charges.
 struct StripeClient: StripeAPI {
-    let client: any Client
+    let client: TracedClient
     let base: String
     let key: String
     var timeout: TimeAmount = .seconds(15)

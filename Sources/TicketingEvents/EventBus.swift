@@ -35,6 +35,8 @@ public protocol DeliveredMessage: Sendable {
     var deliveryCount: Int { get }
     /// The message's place in the stream: names a message that came without an id.
     var streamSequence: UInt64 { get }
+    /// A header's value: the publisher's trace context travels in them.
+    func header(_ name: String) -> String?
     func ack() throws
     func nak(delay: Double?) throws
     func term() throws

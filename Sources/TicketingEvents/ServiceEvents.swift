@@ -21,7 +21,7 @@ public final class ServiceEvents: Sendable {
 
     /// The tables the machinery keeps in every service's database that has events.
     public static var migrations: [any Migration] {
-        [CreateOutbox(), CreateInbox(), IndexInboxByAge(), CountEventTries()]
+        [CreateOutbox(), CreateInbox(), IndexInboxByAge(), CountEventTries(), AddOutboxTraceContext()]
     }
 
     public init(

@@ -11,6 +11,7 @@ public final class InMemoryBus: EventBus {
         var subject: String
         var id: String
         var data: Data
+        var headers: [String: String]
     }
 
     private struct Pending {
@@ -37,7 +38,7 @@ public final class InMemoryBus: EventBus {
 
     /// All messages published so far, in order.
     public var published: [OutgoingMessage] {
-        state.withLock { $0.messages.map { OutgoingMessage(subject: $0.subject, id: $0.id, data: $0.data) } }
+        state.withLock { $0.messages.map { OutgoingMessage(subject: $0.subject, id: $0.id, data: $0.data, headers: $0.headers) } }
     }
 
     /// Simulates a broker outage: publishes fail and fetches return nothing until reconnected.
@@ -49,7 +50,7 @@ public final class InMemoryBus: EventBus {
         try state.withLock { state in
             guard state.connected else { throw BusUnavailable() }
             for message in messages where state.ids.insert(message.id).inserted {
-                state.messages.append(Stored(subject: message.subject, id: message.id, data: message.data))
+                state.messages.append(Stored(subject: message.subject, id: message.id, data: message.data, headers: message.headers))
             }
         }
     }
@@ -126,7 +127,7 @@ public final class InMemoryBus: EventBus {
     private func delivery(_ durable: String, _ index: Int, _ stored: Stored, _ count: Int) -> Delivery {
         Delivery(
             bus: self, durable: durable, index: index, messageID: stored.id, subject: stored.subject, data: stored.data,
-            deliveryCount: count
+            headers: stored.headers, deliveryCount: count
         )
     }
 
@@ -147,8 +148,11 @@ public final class InMemoryBus: EventBus {
         let messageID: String?
         let subject: String
         let data: Data
+        let headers: [String: String]
         let deliveryCount: Int
         var streamSequence: UInt64 { UInt64(index + 1) }
+
+        func header(_ name: String) -> String? { headers[name] }
 
         func ack() throws { bus.settle(index, durable: durable, redeliverAfter: nil) }
         func nak(delay: Double?) throws { bus.settle(index, durable: durable, redeliverAfter: delay ?? 0) }

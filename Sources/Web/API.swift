@@ -4,7 +4,7 @@ import TicketingCore
 /// The marketplace's API as the web front end calls it on a visitor's behalf: JSON in and out, with the visitor's
 /// session cookie, so every rule (and every error message) is the services' own.
 struct API: Sendable {
-    let client: any Client
+    let client: TracedClient
     let base: String
 
     struct Reply: Sendable {

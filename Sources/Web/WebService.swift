@@ -14,7 +14,7 @@ extension ServiceDefinition {
         let (app, config) = (service.app, service.config)
         // Read first: a broken API description stops the start, instead of breaking /docs later.
         let reference = try APIReference(path: config.openAPIPath ?? app.directory.workingDirectory + "openapi.yaml")
-        let api = API(client: app.client, base: config.apiURL)
+        let api = API(client: app.tracedClient, base: config.apiURL)
         app.csrf = CSRF(secret: config.jwtKey)
         app.views.use(.leaf)
         // Templates are read once and kept, as in production, unless running in development.

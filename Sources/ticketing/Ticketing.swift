@@ -67,13 +67,15 @@ struct Serve: AsyncParsableCommand {
         let app = try await makeApplication(service.name)
         do {
             let config = try TicketingConfig.fromEnvironment(service: service.name)
+            // Before wiring: the HTTP client takes the tracer it is configured with.
+            let tracing = try Telemetry.bootstrap(service: service.name)
             let work = try await app.wire(service, config, migrate: migrate)
             let port = port ?? ProcessInfo.processInfo.environment["PORT"].flatMap(Int.init) ?? service.defaultPort
             try await app.asyncBoot()
             // Started in this order and stopped in reverse: the HTTP server first (no new connections, requests in
             // flight finish), then the background work, then the events drain; the databases close last.
             let group = ServiceGroup(
-                services: work + [HTTPServer(app: app, hostname: hostname, port: port)],
+                services: [tracing].compactMap { $0 } + work + [HTTPServer(app: app, hostname: hostname, port: port)],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: app.logger
             )
             try await group.run()
@@ -180,6 +182,7 @@ func makeApplication(_ service: String, quiet: Bool = false) async throws -> App
         return { label in
             var handler: any LogHandler = json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
             handler.logLevel = level
+            handler.metadataProvider = Telemetry.logMetadata
             handler[metadataKey: "service"] = .string(service)
             return handler
         }

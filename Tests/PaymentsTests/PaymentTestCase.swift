@@ -48,7 +48,7 @@ class PaymentTestCase: XCTestCase {
 
     /// The service's own Stripe client, pointed at the emulator.
     func stripeClient(_ app: Application) -> StripeClient {
-        StripeClient(client: app.client, base: Self.stripe.baseURL, key: "sk_test_local")
+        StripeClient(client: app.tracedClient, base: Self.stripe.baseURL, key: "sk_test_local")
     }
 
     /// Calls the emulator directly, as a test's view of what Stripe holds.

@@ -284,6 +284,7 @@ final class FakeDelivery: DeliveredMessage, @unchecked Sendable {
         self.streamSequence = streamSequence
     }
 
+    func header(_ name: String) -> String? { nil }
     func ack() throws { log.withLock { $0.append("ack") } }
     func nak(delay: Double?) throws { log.withLock { $0.append("nak") } }
     func term() throws { log.withLock { $0.append("term") } }

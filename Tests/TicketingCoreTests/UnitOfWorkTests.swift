@@ -48,6 +48,7 @@ final class MachineryMigrationTests: XCTestCase {
     func testTheMachinerysMigrationsKeepTheNamesTheyShippedUnder() {
         XCTAssertEqual(ServiceEvents.migrations.map(\.name), [
             "TicketingCore.CreateOutbox", "TicketingCore.CreateInbox", "TicketingCore.IndexInboxByAge", "TicketingCore.CountEventTries",
+            "TicketingEvents.AddOutboxTraceContext",
         ])
     }
 }

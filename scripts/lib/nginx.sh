@@ -61,6 +61,8 @@ http {
     413 "Payload Too Large"; 414 "URI Too Long"; 431 "Request Header Fields Too Large"; 500 "Something went wrong";
     501 "Not Implemented"; 503 "Service unavailable"; 505 "HTTP Version Not Supported"; default "Something went wrong";
   }
+  # The internal door keeps the web's request id (of the services' own shape), so one visit has one id in every log.
+  map \$http_x_request_id \$door_request_id { volatile; "~^[A-Za-z0-9-]{1,64}\$" \$http_x_request_id; default \$request_id; }
   map \$status \$front_error_page {
     volatile; 404 404.html; 413 413.html; 414 too-large.html; 431 too-large.html; 500 500.html; 503 503.html; default 400.html;
   }
@@ -73,14 +75,15 @@ CONF
     for port in ${!var}; do echo -n " server 127.0.0.1:$port max_fails=1 fail_timeout=2s;"; done
     echo " keepalive 32; }"
   done
-  stack_nginx_server "$front" '$remote_addr' web "$pages"
-  stack_nginx_server "$internal" '$http_x_real_ip' "" "$pages"
+  stack_nginx_server "$front" '$remote_addr' '$request_id' web "$pages"
+  stack_nginx_server "$internal" '$http_x_real_ip' '$door_request_id' "" "$pages"
   echo "}"
 }
 
-# stack_nginx_server PORT REAL_IP WITH_WEB PAGES: one server block of the routing table; PAGES holds nginx's error pages.
+# stack_nginx_server PORT REAL_IP REQUEST_ID WITH_WEB PAGES: one server block of the routing table; PAGES holds nginx's
+# error pages.
 stack_nginx_server() {
-  local port=$1 real_ip=$2 with_web=$3 pages=$4 service
+  local port=$1 real_ip=$2 request_id=$3 with_web=$4 pages=$5 service
   cat <<CONF
   server {
     listen 127.0.0.1:$port;
@@ -90,7 +93,7 @@ stack_nginx_server() {
     proxy_set_header X-Real-IP $real_ip;
     proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
     proxy_set_header X-Forwarded-Proto \$scheme;
-    proxy_set_header X-Request-Id \$request_id;
+    proxy_set_header X-Request-Id $request_id;
     # A replica that dies mid-request, or a service with none left, is the contract's 503, not nginx's own page.
     proxy_next_upstream error timeout;
     error_page 502 504 =503 /_errors/\$front_error_kind;

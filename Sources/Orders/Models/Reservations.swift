@@ -2,6 +2,7 @@ import Foundation
 import SQLKit
 import Synchronization
 import TicketingCore
+import Tracing
 
 /// Writes reservations that arrive together in one transaction (group commit).
 ///
@@ -42,6 +43,8 @@ final class Reservations: Sendable {
 
     private struct Waiting {
         var order: Order
+        /// The request's trace, which its `order:created` continues although another request's task records it.
+        var trace: InstrumentationContext
         var continuation: CheckedContinuation<Turn, any Error>
     }
 
@@ -63,10 +66,11 @@ final class Reservations: Sendable {
     }
 
     func reserve(_ order: Order, on db: any Database) async throws -> Outcome {
+        let trace = InstrumentationContext.current ?? .topLevel
         let turn = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Turn, any Error>) in
             let lead = queue.withLock { queue -> Bool in
                 guard !queue.leading else {
-                    queue.waiting.append(Waiting(order: order, continuation: continuation))
+                    queue.waiting.append(Waiting(order: order, trace: trace, continuation: continuation))
                     return false
                 }
                 queue.leading = true
@@ -89,7 +93,7 @@ final class Reservations: Sendable {
         }
         let result: Result<[UUID: Outcome], any Error>
         do {
-            let orders = [order] + others.map(\.order)
+            let orders = [(order, InstrumentationContext.current ?? .topLevel)] + others.map { ($0.order, $0.trace) }
             result = .success(try await unitOfWork.run(on: db) { tx in try await self.insert(orders, in: tx) })
         } catch {
             result = .failure(error)
@@ -113,8 +117,10 @@ final class Reservations: Sendable {
 
     /// Decides every order of the batch: refused by a buyer's limit, inserted, or lost to an active order of its
     /// ticket. The inserted ones get their `order:created` events.
-    private func insert(_ orders: [Order], in tx: UnitOfWork.Transaction) async throws -> [UUID: Outcome] {
+    private func insert(_ traced: [(Order, InstrumentationContext)], in tx: UnitOfWork.Transaction) async throws -> [UUID: Outcome] {
         let db = tx.db
+        let orders = traced.map(\.0)
+        let traces = Dictionary(uniqueKeysWithValues: traced.map { ($0.0.id!, $0.1) })
         var outcomes: [UUID: Outcome] = [:]
         var admitted: [Order] = []
         let byBuyer = Dictionary(grouping: orders, by: \.userId)
@@ -162,7 +168,8 @@ final class Reservations: Sendable {
             ON CONFLICT DO NOTHING RETURNING id
             """).all().map { try $0.decode(column: "id", as: UUID.self) })
         for order in admitted { outcomes[order.id!] = won.contains(order.id!) ? .reserved : .taken }
-        try await tx.record(admitted.filter { won.contains($0.id!) }.map(\.createdEvent))
+        let created = admitted.filter { won.contains($0.id!) }
+        try await tx.record(created.map(\.createdEvent), tracedBy: created.map { traces[$0.id!] ?? .topLevel })
         return outcomes
     }
 }

@@ -90,6 +90,8 @@ extension Application {
     private func shareHTTP(_ config: TicketingConfig, errors: ErrorHandling) async throws {
         TicketingMetrics.bootstrap()
         middleware = .init()
+        // Outermost, so that the server span covers every answer, errors and refusals included.
+        middleware.use(TracingMiddleware())
         middleware.use(ResponseHeadersMiddleware())
         middleware.use(RequestIDMiddleware())
         middleware.use(RouteLoggingMiddleware(logLevel: .info))

@@ -3,6 +3,7 @@ import Foundation
 import JetStream
 import Logging
 import Metrics
+import Tracing
 
 /// Runs one listener: pulls its durable consumer, applies each event exactly once through the inbox,
 /// and dead-letters what keeps failing.
@@ -54,6 +55,20 @@ struct ListenerRunner: Sendable {
         if try await handle(data, context) == .retryLater { throw RetryLater() }
     }
 
+    /// Runs `body` in a span that continues the trace the message's publisher sent in its headers, so that what the
+    /// listener writes and records belongs to the trace of the request that caused it.
+    private func withProcessSpan<T>(
+        _ message: any DeliveredMessage, tracer: any Tracer = InstrumentationSystem.tracer, _ body: (any Span) async throws -> T
+    ) async throws -> T {
+        var context = InstrumentationContext.current ?? .topLevel
+        tracer.extract(message, into: &context, using: MessageHeaderExtractor())
+        return try await tracer.withAnySpan("process \(subject.rawValue)", context: context, ofKind: .consumer) { span in
+            span.attributes["messaging.message.id"] = message.messageID ?? ""
+            span.attributes["messaging.destination.name"] = subject.rawValue
+            return try await body(span)
+        }
+    }
+
     /// `base` doubled per delivery so far, at most the policy's cap.
     private func delay(_ base: Double, after deliveries: Int) -> Double {
         min(policy.failureBackoffCap, base * pow(2, Double(deliveries - 1)))
@@ -71,7 +86,9 @@ struct ListenerRunner: Sendable {
                               entity: nil, db: db, logger: base.labelled(event: parkedAs))
         }
         do {
-            let applied = try await apply(message.data, id: eventID, deliveryCount: message.deliveryCount, db: db, logger: base)
+            let applied = try await withProcessSpan(message) { _ in
+                try await apply(message.data, id: eventID, deliveryCount: message.deliveryCount, db: db, logger: base)
+            }
             try message.ack()
             (applied ? counters.applied : counters.duplicate).increment()
             return applied ? .applied : .duplicate
@@ -109,7 +126,9 @@ struct ListenerRunner: Sendable {
                         applied.append(false)
                         continue
                     }
-                    try await applyClaimed(message.data, id: id, deliveryCount: message.deliveryCount, in: tx, logger: logger)
+                    try await withProcessSpan(message, tracer: tx.tracer) { span in
+                        try await applyClaimed(message.data, id: id, deliveryCount: message.deliveryCount, in: tx.continuing(span.context), logger: logger)
+                    }
                     applied.append(true)
                 }
                 return applied
@@ -225,6 +244,13 @@ extension Listener {
         } catch is ListenerRunner.RetryLater {
             return .retryLater
         }
+    }
+}
+
+/// Reads a delivered message's headers for the instrument, only the ones it asks for.
+struct MessageHeaderExtractor: Extractor {
+    func extract(key: String, from carrier: any DeliveredMessage) -> String? {
+        carrier.header(key)
     }
 }
 

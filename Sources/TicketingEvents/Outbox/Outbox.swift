@@ -7,17 +7,18 @@ import SQLKit
 /// and the relay publishes it after the commit. If the process dies in between, the row is still there.
 /// Events are recorded through `UnitOfWork.Transaction.record`, never here directly.
 enum Outbox {
-    /// Inserts several events of one kind with one statement.
-    static func insert<E: Event>(_ events: [E], on db: any Database) async throws {
+    /// Inserts several events of one kind with one statement, each with the trace headers at the same place in
+    /// `traces`, which the relay sends on with it.
+    static func insert<E: Event>(_ events: [E], traces: [[String: String]], on db: any Database) async throws {
         let now = Date()
-        let rows = try events.map { event in
+        let rows = try zip(events, traces).map { event, trace in
             SQLGroupExpression([
                 SQLBind(UUID().uuidString.lowercased()), SQLBind(E.subject.rawValue),
-                SQLBind(String(decoding: try event.encoded(), as: UTF8.self)), SQLBind(now),
+                SQLBind(String(decoding: try event.encoded(), as: UTF8.self)), SQLBind(now), SQLBind(TraceHeaders.column(trace)),
             ])
         }
         try await db.sql.raw("""
-            INSERT INTO outbox (event_id, subject, payload, created_at) VALUES \(SQLList(rows))
+            INSERT INTO outbox (event_id, subject, payload, created_at, trace_context) VALUES \(SQLList(rows))
             """).run()
     }
 }
@@ -42,3 +43,14 @@ struct CreateOutbox: AsyncMigration {
     }
 }
 
+
+/// The trace context of the change that recorded the event (see `TraceHeaders`), null where nothing traced it.
+struct AddOutboxTraceContext: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.schema("outbox").field("trace_context", .string).update()
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema("outbox").deleteField("trace_context").update()
+    }
+}

@@ -5,6 +5,7 @@ import SQLKit
 import JetStream
 import Logging
 import Metrics
+import Tracing
 
 /// Publishes outbox rows in order and deletes them once the broker has stored them. It wakes when a transaction
 /// that recorded events commits, and polls in case another process wrote them. While the broker is down rows
@@ -65,20 +66,33 @@ public final class OutboxRelay: Sendable {
     public func relayOnce() async throws -> Int {
         let db = database()
         let rows = try await db.sql.raw("""
-            SELECT seq, event_id, subject, payload FROM outbox ORDER BY seq LIMIT \(unsafeRaw: String(batchSize))
+            SELECT seq, event_id, subject, payload, trace_context FROM outbox ORDER BY seq LIMIT \(unsafeRaw: String(batchSize))
             """).all()
         guard !rows.isEmpty else { return 0 }
         var sequences: [Int64] = []
         var messages: [OutgoingMessage] = []
+        // Each event's publication continues the trace that recorded it, and its headers carry that trace on.
+        var spans: [any Span] = []
+        defer { for span in spans { span.end() } }
         for row in rows {
             sequences.append(try row.decode(column: "seq", as: Int64.self))
+            let subject = try row.decode(column: "subject", as: String.self)
+            let recorded = TraceHeaders.headers(column: try row.decode(column: "trace_context", as: String?.self))
+            let span = startSpan("publish \(subject)", context: TraceHeaders.context(from: recorded), ofKind: .producer)
+            spans.append(span)
             messages.append(OutgoingMessage(
-                subject: try row.decode(column: "subject", as: String.self),
+                subject: subject,
                 id: try row.decode(column: "event_id", as: String.self),
-                data: Data(try row.decode(column: "payload", as: String.self).utf8)
+                data: Data(try row.decode(column: "payload", as: String.self).utf8),
+                headers: TraceHeaders.of(span.context)
             ))
         }
-        try await bus.publish(messages)
+        do {
+            try await bus.publish(messages)
+        } catch {
+            for span in spans { span.recordError(error) }
+            throw error
+        }
         let sent = sequences
         try await transactions.runStatement(on: db) { db in
             try await db.sql.delete(from: "outbox").where("seq", .in, sent).run()
