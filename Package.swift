@@ -212,6 +212,7 @@ let package = Package(
             dependencies: [
                 "Orders", "Tickets", "TicketingTesting", "JetStream",
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+                .product(name: "OTel", package: "swift-otel"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -237,15 +237,16 @@ stack_prometheus() {
   export PROMETHEUS_URL=http://127.0.0.1:$port
 }
 
-# stack_traces DATA_DIR: starts scripts/trace-sink on a free port and points the services started after it at it
-# (the standard OTEL_* variables, OTLP/HTTP JSON, spans sent within half a second); exports TRACE_FILE, its spans.
+# stack_traces DATA_DIR [discard]: starts scripts/trace-sink on a free port and points the services started after it at
+# it (the standard OTEL_* variables, OTLP/HTTP JSON, spans sent within half a second); exports TRACE_FILE, its spans.
+# With "discard" the sink only counts what it receives (a benchmark's: the cost measured is the services').
 stack_traces() {
-  local data=$1 port root
+  local data=$1 discard=${2:+--discard} port root
   root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
   port=$(free_port)
   mkdir -p "$data/logs"
   export TRACE_FILE=$data/traces.jsonl
-  stack_spawn trace-sink "$data/logs/trace-sink.log" "$root/scripts/trace-sink" serve --port "$port" --file "$TRACE_FILE"
+  stack_spawn trace-sink "$data/logs/trace-sink.log" "$root/scripts/trace-sink" serve --port "$port" --file "$TRACE_FILE" $discard
   wait_tcp "$port" 20
   export OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$port OTEL_EXPORTER_OTLP_PROTOCOL=http/json OTEL_BSP_SCHEDULE_DELAY=500
 }
