@@ -75,15 +75,16 @@ CONF
     for port in ${!var}; do echo -n " server 127.0.0.1:$port max_fails=1 fail_timeout=2s;"; done
     echo " keepalive 32; }"
   done
-  stack_nginx_server "$front" '$remote_addr' '$request_id' web "$pages"
-  stack_nginx_server "$internal" '$http_x_real_ip' '$door_request_id' "" "$pages"
+  # A trace starts at the front door: a visitor's traceparent would choose our sampling and name our traces' ids.
+  stack_nginx_server "$front" '$remote_addr' '$request_id' '""' web "$pages"
+  stack_nginx_server "$internal" '$http_x_real_ip' '$door_request_id' '$http_traceparent' "" "$pages"
   echo "}"
 }
 
-# stack_nginx_server PORT REAL_IP REQUEST_ID WITH_WEB PAGES: one server block of the routing table; PAGES holds nginx's
-# error pages.
+# stack_nginx_server PORT REAL_IP REQUEST_ID TRACEPARENT WITH_WEB PAGES: one server block of the routing table (TRACEPARENT
+# "" drops the trace headers a request brings); PAGES holds nginx's error pages.
 stack_nginx_server() {
-  local port=$1 real_ip=$2 request_id=$3 with_web=$4 pages=$5 service
+  local port=$1 real_ip=$2 request_id=$3 traceparent=$4 with_web=$5 pages=$6 service
   cat <<CONF
   server {
     listen 127.0.0.1:$port;
@@ -94,6 +95,8 @@ stack_nginx_server() {
     proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
     proxy_set_header X-Forwarded-Proto \$scheme;
     proxy_set_header X-Request-Id $request_id;
+    proxy_set_header traceparent $traceparent;
+    proxy_set_header tracestate ${traceparent/traceparent/tracestate};
     # A replica that dies mid-request, or a service with none left, is the contract's 503, not nginx's own page.
     proxy_next_upstream error timeout;
     error_page 502 504 =503 /_errors/\$front_error_kind;
