@@ -10,7 +10,8 @@ objects fit together (issue 14, faults 7 and 8). Run by scripts/validate-infra; 
   nats-auth       nats-server takes only users whose passwords come from a Secret, each NATS client connects as its own
                   user with that password, each event subject has exactly one publisher, the web has no account
   network         the NetworkPolicies allow exactly the connections the pods' own configuration calls for (broker,
-                  database, Stripe, the internal door, Prometheus's scrapes, DNS), both ways, and nothing else
+                  database, Stripe, the internal door, Prometheus's scrapes, the collector and its backend, DNS), both
+                  ways, and nothing else
   lame-duck       the preStop hook signals the pid file nats-server writes, in a writable directory, in time
   pod-security    the namespace enforces the restricted Pod Security Standard, and every pod meets it
   prometheus      the ConfigMap for the cluster's Prometheus carries infra/alerts/rules.yml and a scrape job for this
@@ -18,10 +19,18 @@ objects fit together (issue 14, faults 7 and 8). Run by scripts/validate-infra; 
   migrations      every service of `ticketing services --json` has its Deployment, and each with a database runs
                   `/app/ticketing migrate NAME` in an initContainer (the container's image, environment, volumes and
                   security context) while its container only serves; the others have no database settings
+  tracing         every service's OTEL_EXPORTER_OTLP_ENDPOINT names a Service of these manifests (OTLP/HTTP, which
+                  the binary speaks) whose pods run an OpenTelemetry Collector from a ConfigMap that parses as YAML,
+                  receives OTLP over HTTP on that port (beyond loopback, no gRPC), has a traces pipeline of defined
+                  receivers, processors and exporters, answers its probes by a health_check extension and exports
+                  over OTLP/HTTP to the overlay's backend (infra/manifests/settings.py, TRACE_BACKENDS; outside the
+                  cluster over TLS); the network check holds the policies to both legs, service to collector and
+                  collector to backend
 
 Peers outside the namespace are modelled by the labels the deployment documents (README, "Deploying"): ingress-nginx's
-controller in namespace ingress-nginx, Prometheus in namespace monitoring, cluster DNS in kube-system. The services
-come from the binary: $TICKETING_BIN, else a `swift build` of this repository (infra/catalog.py)."""
+controller in namespace ingress-nginx, Prometheus and the dev overlay's Jaeger in namespace monitoring, cluster DNS
+in kube-system. The services come from the binary: $TICKETING_BIN, else a `swift build` of this repository
+(infra/catalog.py)."""
 
 import argparse
 import pathlib
@@ -39,6 +48,7 @@ from checks.objects import Overlay
 from checks.pod_security import check_pod_security
 from checks.report import report
 from checks.routing import api_router, check_visitor_address, nginx_parses
+from checks.tracing import check_tracing
 
 
 def main():
@@ -57,7 +67,8 @@ def main():
         check_visitor_address(overlay, route)
         clients = check_nats_auth(overlay, subjects)
         nats_server_parses(overlay)
-        check_network(overlay, route, clients)
+        traces = check_tracing(overlay, catalog)
+        check_network(overlay, route, clients, traces)
         check_lame_duck(overlay)
         check_pod_security(overlay)
         check_migrations(overlay, catalog)
@@ -65,7 +76,7 @@ def main():
     if report(arguments.all):
         sys.exit(1)
     print("infra/check: API route, visitor address, NATS authentication, network policies, lame duck, pod security, "
-          "migrations and Prometheus hold")
+          "migrations, Prometheus and tracing hold")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """The NetworkPolicies allow exactly the connections the pods' configuration calls for, both ways (network,
-nats-network, prometheus, visitor-address)."""
+nats-network, prometheus, visitor-address, tracing)."""
 import re
 
 from .policy import allowed, allowed_one_way, endpoints, policy_types
@@ -8,8 +8,9 @@ from .report import fail
 from .routing import target_pods_and_port
 
 
-def check_network(overlay, route, nats_clients):
-    """Every connection the policies allow must be one the configuration calls for, and each of those allowed."""
+def check_network(overlay, route, nats_clients, traces):
+    """Every connection the policies allow must be one the configuration calls for, and each of those allowed.
+    traces: the spans' way, [(source, destination, port)], as check_tracing finds it in the configuration."""
     inside, outside = endpoints(overlay)
     by_name = {e.name: e for e in inside + outside}
     must, may = set(), set()
@@ -24,6 +25,11 @@ def check_network(overlay, route, nats_clients):
         expect(client.name, "nats", 4222, check="nats-network")
     if nats:
         expect("nats", "nats", 6222, check="nats-network")
+    for source, destination, port in traces:
+        expect(source, destination, port, check="tracing")
+    # Failures about the collector's traffic are tracing's, even when no service names it.
+    collectors = {destination for _, destination, _ in traces} | {
+        e.name for e in inside if e.labels.get("app.kubernetes.io/component") == "collector"}
     for w in overlay.workloads:
         env = w.all_env()
         database = re.fullmatch(r"<secret:(.+)\|url>", env.get("DATABASE_URL", ""))
@@ -63,6 +69,7 @@ def check_network(overlay, route, nats_clients):
                 if key in required or key in may:
                     continue
                 check = "nats-network" if destination.name == "nats" and port == 4222 else (
+                    "tracing" if collectors & {source.name, destination.name} else
                     "visitor-address" if destination.workload and port == 8080 else "network")
                 if destination.workload and allowed_one_way(overlay, destination, source, port, protocol, "Ingress", destination):
                     fail(check, f"{overlay.name}: {destination} admits {source} on {port}/{protocol}, which nothing calls for")

@@ -10,7 +10,11 @@ OUTSIDE = {
                            "ports": [(80, "TCP"), (443, "TCP")]},
     "prometheus": {"namespace": "monitoring", "labels": {"app.kubernetes.io/name": "prometheus"}, "ports": [(9090, "TCP")]},
     "cluster DNS": {"namespace": "kube-system", "labels": {"k8s-app": "kube-dns"}, "ports": [(53, "UDP"), (53, "TCP")]},
-    "a pod of another namespace": {"namespace": "elsewhere", "labels": {"app": "web"}, "ports": [(80, "TCP"), (8080, "TCP"), (4222, "TCP")]},
+    # The dev overlay's trace backend; "services" are the Service names the cluster gives it (checks/tracing.py).
+    "jaeger": {"namespace": "monitoring", "labels": {"app.kubernetes.io/name": "jaeger"}, "services": ["jaeger-collector"],
+               "ports": [(4318, "TCP")]},
+    "a pod of another namespace": {"namespace": "elsewhere", "labels": {"app": "web"},
+                                   "ports": [(80, "TCP"), (8080, "TCP"), (4222, "TCP"), (4318, "TCP")]},
     "the internet": {"ip": "203.0.113.7", "ports": [(443, "TCP"), (80, "TCP")]},
     "the cloud's metadata service": {"ip": "169.254.169.254", "ports": [(80, "TCP")]},
     "a private address outside the cluster's pods": {"ip": "10.200.0.9", "ports": [(443, "TCP"), (5432, "TCP")]},

@@ -1,6 +1,6 @@
 """What the dev and prod overlays set apart: the services' configuration, the Ingress (the catalog's path table) and
 the ingress controller's trust in forwarded headers."""
-from .settings import INTERNAL_DOOR, NATS_REPLICAS, PART_OF, TRUSTED_PROXY_CIDRS
+from .settings import COLLECTOR, COLLECTOR_OTLP_PORT, INTERNAL_DOOR, NATS_REPLICAS, PART_OF, TRUSTED_PROXY_CIDRS
 
 
 def config(cookie_secure):
@@ -14,6 +14,10 @@ def config(cookie_secure):
         "TICKETING_API_URL": f"http://{INTERNAL_DOOR}",
         "LOG_LEVEL": "info",
         "LOG_FORMAT": "json",
+        # The collector of these manifests, which forwards to the overlay's backend (collector.py); that this is set
+        # is also what turns sampling on (Telemetry.swift). Only OTLP/HTTP: the binary speaks no gRPC.
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{COLLECTOR}:{COLLECTOR_OTLP_PORT}",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
     }}
 
 

@@ -2,8 +2,8 @@
 broker account as a client sees it. Which services have a database, routes or events comes from the catalog."""
 from .network import DNS, network_policy, pods, rule
 from .objects import labels, pod_security, secure_container, spread
-from .settings import (BINARY, IMAGE, IMAGE_SKIPS, INGRESS_CONTROLLER, INTERNAL_DOOR, INTERNET, NATS_REPLICAS,
-                       NATS_TLS_SECRET, NATS_USERS_SECRET, PROMETHEUS, SERVICE_PORT)
+from .settings import (BINARY, COLLECTOR, COLLECTOR_OTLP_PORT, IMAGE, IMAGE_SKIPS, INGRESS_CONTROLLER, INTERNAL_DOOR,
+                       INTERNET, NATS_REPLICAS, NATS_TLS_SECRET, NATS_USERS_SECRET, PROMETHEUS, SERVICE_PORT)
 
 RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}}
 
@@ -112,7 +112,8 @@ def service_policy(catalog, name):
         ingress.append(rule("from", INGRESS_CONTROLLER, SERVICE_PORT))
     if name in catalog.api_services:
         ingress.append(rule("from", pods(INTERNAL_DOOR), SERVICE_PORT))
-    egress = [DNS]
+    # Spans go to the collector alone; it is the one that reaches the trace backend.
+    egress = [DNS, rule("to", pods(COLLECTOR), COLLECTOR_OTLP_PORT)]
     if name in catalog.nats_services:
         egress.append(rule("to", pods("nats"), 4222))
     if name in catalog.database_services:

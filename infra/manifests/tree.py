@@ -2,6 +2,7 @@
 written."""
 import json
 
+from .collector import collector, collector_config
 from .databases import database
 from .monitoring import prometheus_config
 from .door import internal_door
@@ -22,15 +23,18 @@ def manifests(catalog):
     for name in catalog.database_services:
         shared[f"{name}-db.yaml"] = database(name)
     shared["nats.yaml"] = nats(catalog)
+    shared["otel-collector.yaml"] = collector(catalog)
     shared[f"{INTERNAL_DOOR}.yaml"] = internal_door(catalog)
     # First in file order, so that `kubectl apply` of the folder creates it before what lives in it.
     shared["00-namespace.yaml"] = [namespace(), default_deny()]
     return {
         "k8s": shared,
         "k8s-dev": {"config.yaml": [config("false")], "nats-config.yaml": [nats_config(catalog, tls=False)],
-                    "ingress.yaml": [ingress(catalog, "ticketing.dev", tls=False)]},
+                    "ingress.yaml": [ingress(catalog, "ticketing.dev", tls=False)],
+                    "otel-collector-config.yaml": collector_config("dev")},
         "k8s-prod": {"config.yaml": [config("true")], "nats-config.yaml": [nats_config(catalog, tls=True)],
                      "ingress.yaml": [ingress(catalog, "ticketing.example.com", tls=True)],
+                     "otel-collector-config.yaml": collector_config("prod"),
                      "ingress-nginx.yaml": [ingress_controller_config()]},
         # For the cluster's own Prometheus, in its namespace: applied with it, not with skaffold's folders (a kind
         # or minikube cluster may have no namespace "monitoring").
