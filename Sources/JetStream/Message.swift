@@ -35,7 +35,6 @@ public final class JetStreamMessage: @unchecked Sendable {
         messageID = natsMsgHeader_Get(message, "Nats-Msg-Id", &value) == NATS_OK ? value.map { String(cString: $0) } : nil
     }
 
-
     /// The first value of header `name`, read from the C message when asked for.
     public func header(_ name: String) -> String? {
         var value: UnsafePointer<CChar>?

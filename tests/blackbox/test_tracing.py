@@ -147,6 +147,33 @@ def test_the_web_and_the_service_it_calls_share_one_trace_and_one_request_id(bas
     assert trace_of("orders", request_id) == trace_id
 
 
+def test_a_payment_is_one_trace_through_the_calls_to_stripe_and_the_event_that_completes_the_order(base_url):
+    seller, buyer = signed_in(base_url), signed_in(base_url)
+    order = reserved(buyer, list_ticket(seller, price=15)["id"])
+    # The payments service learns of the order from order:created; until then a payment is refused.
+    def paid():
+        response = buyer.post(base_url + "/api/payments", json={"token": "pm_card_visa", "orderId": order["id"]})
+        return response if response.status_code == 201 else None
+    response = eventually(paid)
+    trace_id, _ = logged_ids("payments", response.headers["X-Request-Id"])
+
+    spans = trace_with(trace_id, {
+        ("ticketing-payments", "POST /api/payments"), ("ticketing-payments", "POST"),
+        ("ticketing-payments", "publish payment:created"), ("ticketing-orders", "process payment:created"),
+    })
+    request = one(spans, "ticketing-payments", "POST /api/payments")
+    calls = [span for span in spans if span["service"] == "ticketing-payments" and span["kind"] == "client"]
+    assert calls, "the calls to Stripe are client spans"
+    by_id = {span["spanId"]: span for span in spans}
+    for call in calls:
+        parent = call
+        while parent["parentSpanId"] in by_id and parent["spanId"] != request["spanId"]:
+            parent = by_id[parent["parentSpanId"]]
+        assert parent["spanId"] == request["spanId"], f"{call['name']} to Stripe is within the payment's request"
+    completed = one(spans, "ticketing-orders", "process payment:created")
+    assert by_id[completed["parentSpanId"]]["name"] == "publish payment:created"
+
+
 @pytest.mark.parametrize("value", [
     "garbage", "00-" + "0" * 32 + "-" + "0" * 16 + "-01", "ff-" + "a" * 32 + "-" + "b" * 16 + "-01",
     "00-" + "g" * 32 + "-" + "b" * 16 + "-01", "00-" + "a" * 4000, "",

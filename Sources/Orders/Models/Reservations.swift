@@ -80,12 +80,12 @@ final class Reservations: Sendable {
         }
         switch turn {
         case .decided(let outcome): return outcome
-        case .lead: return try await lead(with: order, on: db)
+        case .lead: return try await lead(with: order, trace: trace, on: db)
         }
     }
 
     /// Writes this request's reservation with those waiting, answers them, and passes the lead on.
-    private func lead(with order: Order, on db: any Database) async throws -> Outcome {
+    private func lead(with order: Order, trace: InstrumentationContext, on db: any Database) async throws -> Outcome {
         let others = queue.withLock { queue -> [Waiting] in
             let taken = Array(queue.waiting.prefix(Self.maxBatch - 1))
             queue.waiting.removeFirst(taken.count)
@@ -93,7 +93,7 @@ final class Reservations: Sendable {
         }
         let result: Result<[UUID: Outcome], any Error>
         do {
-            let orders = [(order, InstrumentationContext.current ?? .topLevel)] + others.map { ($0.order, $0.trace) }
+            let orders = [(order, trace)] + others.map { ($0.order, $0.trace) }
             result = .success(try await unitOfWork.run(on: db) { tx in try await self.insert(orders, in: tx) })
         } catch {
             result = .failure(error)

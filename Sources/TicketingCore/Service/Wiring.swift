@@ -90,10 +90,7 @@ extension Application {
     private func shareHTTP(_ config: TicketingConfig, errors: ErrorHandling) async throws {
         TicketingMetrics.bootstrap()
         middleware = .init()
-        // Outermost, so that the server span covers every answer, errors and refusals included.
-        middleware.use(TracingMiddleware())
-        middleware.use(ResponseHeadersMiddleware())
-        middleware.use(RequestIDMiddleware())
+        middleware.use(EdgeMiddleware())
         middleware.use(RouteLoggingMiddleware(logLevel: .info))
         for outer in errors.outside { middleware.use(outer) }
         middleware.use(errors.errors)

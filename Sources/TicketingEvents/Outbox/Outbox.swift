@@ -43,7 +43,6 @@ struct CreateOutbox: AsyncMigration {
     }
 }
 
-
 /// The trace context of the change that recorded the event (see `TraceHeaders`), null where nothing traced it.
 struct AddOutboxTraceContext: AsyncMigration {
     func prepare(on database: any Database) async throws {

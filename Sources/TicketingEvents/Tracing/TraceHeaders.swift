@@ -13,7 +13,7 @@ public enum TraceHeaders {
     }
 
     /// The context that `headers` carry, on top of `base`.
-    public static func context(from headers: [String: String], base: InstrumentationContext = .topLevel) -> InstrumentationContext {
+    static func context(from headers: [String: String], base: InstrumentationContext = .topLevel) -> InstrumentationContext {
         var context = base
         guard !headers.isEmpty else { return context }
         InstrumentationSystem.instrument.extract(headers, into: &context, using: DictionaryExtractor())
