@@ -4,7 +4,7 @@ import json
 import urllib.parse
 
 from .network import DNS, network_policy, pods, rule
-from .objects import cluster_service, disruption_budget, labels, pod_security, secure_container, spread
+from .objects import cluster_service, disruption_budget, secure_container, upstream_deployment
 from .settings import (COLLECTOR, COLLECTOR_HEALTH_PORT, COLLECTOR_IMAGE, COLLECTOR_OTLP_PORT, PART_OF,
                        TRACE_BACKENDS)
 
@@ -69,27 +69,8 @@ def collector(catalog):
     })
     name = COLLECTOR
     return [
-        {
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "labels": labels(name, "collector"),
-                         "annotations": {"checkov.io/skip1": "CKV_K8S_43=a pinned upstream tag; mirror it by digest in a private registry"}},
-            "spec": {
-                "replicas": 2,
-                "selector": {"matchLabels": {"app": name}},
-                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
-                "template": {
-                    "metadata": {"labels": labels(name, "collector")},
-                    "spec": {
-                        "automountServiceAccountToken": False,
-                        "securityContext": pod_security(),
-                        "topologySpreadConstraints": spread(name),
-                        "containers": [container],
-                        # The overlay's otel-collector-config decides where the traces go.
-                        "volumes": [{"name": "config", "configMap": {"name": f"{name}-config"}}],
-                    },
-                },
-            },
-        },
+        # The overlay's otel-collector-config decides where the traces go.
+        upstream_deployment(name, "collector", container, [{"name": "config", "configMap": {"name": f"{name}-config"}}]),
         cluster_service(name, COLLECTOR_OTLP_PORT, "otlp-http"),
         disruption_budget(name),
         # Spans come from the services only (the web's too); the backend's way out is the overlay's (backend_policy).

@@ -2,7 +2,7 @@
 from catalog import CATCH_ALL
 
 from .network import DNS, network_policy, pods, rule
-from .objects import cluster_service, disruption_budget, labels, pod_security, secure_container, spread
+from .objects import cluster_service, disruption_budget, secure_container, upstream_deployment
 from .settings import INTERNAL_DOOR, NGINX_IMAGE, PART_OF, SERVICE_PORT
 
 
@@ -65,27 +65,8 @@ def internal_door(catalog):
     return [
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{name}-config", "labels": PART_OF},
          "data": {"nginx.conf": door_conf(catalog)}},
-        {
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "labels": labels(name, "router"),
-                         "annotations": {"checkov.io/skip1": "CKV_K8S_43=a pinned upstream tag; mirror it by digest in a private registry"}},
-            "spec": {
-                "replicas": 2,
-                "selector": {"matchLabels": {"app": name}},
-                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
-                "template": {
-                    "metadata": {"labels": labels(name, "router")},
-                    "spec": {
-                        "automountServiceAccountToken": False,
-                        "securityContext": pod_security(),
-                        "topologySpreadConstraints": spread(name),
-                        "containers": [container],
-                        "volumes": [{"name": "config", "configMap": {"name": f"{name}-config"}},
-                                    {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
-                    },
-                },
-            },
-        },
+        upstream_deployment(name, "router", container, [{"name": "config", "configMap": {"name": f"{name}-config"}},
+                                                            {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]),
         cluster_service(name, 80, "http"),
         disruption_budget(name),
         network_policy(name, [rule("from", pods("web"), SERVICE_PORT)],

@@ -40,3 +40,28 @@ def disruption_budget(name):
     return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": name, "labels": PART_OF},
             "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": name}}}}
 
+
+
+def upstream_deployment(name, component, container, volumes):
+    """Two replicas of a stateless pod from a pinned upstream image (the internal door, the trace collector), rolled
+    one at a time with none taken down first, spread over nodes, hardened like the services."""
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels(name, component),
+                     "annotations": {"checkov.io/skip1": "CKV_K8S_43=a pinned upstream tag; mirror it by digest in a private registry"}},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": name}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {
+                "metadata": {"labels": labels(name, component)},
+                "spec": {
+                    "automountServiceAccountToken": False,
+                    "securityContext": pod_security(),
+                    "topologySpreadConstraints": spread(name),
+                    "containers": [container],
+                    "volumes": volumes,
+                },
+            },
+        },
+    }
