@@ -5,6 +5,14 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
+/// The service binary's release link on Linux: lld packs its relative relocations (DT_RELR), which otherwise fill
+/// megabytes that every process reads at start-up, and exports no symbols (the executable is nobody's library), so
+/// neither the dynamic symbol table nor its strings are paged in.
+let residentLinking: [LinkerSetting] = [
+    .unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs", "-Xlinker", "--no-export-dynamic"],
+                 .when(platforms: [.linux], configuration: .release)),
+]
+
 /// What the packages above depend on, pinned too, so that a build without Package.resolved (the release image's)
 /// resolves exactly these versions: this environment's package copies cannot be pinned by commit. SwiftPM warns about a
 /// package no target uses, so the executable names one product of each, one the graph builds anyway. (Two packages of
@@ -152,7 +160,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "OTel", package: "swift-otel"),
             ] + transitive.map { .product(name: $0.product, package: packageName($0.url)) },
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings,
+            linkerSettings: residentLinking
         ),
         .executableTarget(
             name: "bench-events",

@@ -43,27 +43,30 @@ struct BenchLoad {
     }
 
     static func run(client: HTTPClient, front: String, nats: String, seconds: Double, concurrency: Int) async throws {
+        report(Memory.line("after start-up"))
         let http = HTTP(client: client, front: front)
-        let seller = try await http.signUp()
-        let buyer = try await http.signUp()
-
-        // Tickets to reserve: one per order of the order phases, created through the API.
-        let pacedRates: [Double] = [500, 1_000]
-        let ordersWanted = Int(seconds * (2_500 + pacedRates.reduce(0, +))) + 1_200
-        let seeding = try await Load.run(requests: ordersWanted, concurrency: concurrency) { _ in
-            try await http.send(.POST, "/api/tickets", cookie: seller, body: #"{"title":"Seat","price":25}"#, expect: 201)
-        }
-        report(seeding.line("POST /api/tickets (seeding)"))
-        let tickets = Tickets(ids: seeding.bodies.compactMap { Self.id(in: $0) })
-        // The orders service learns of tickets from events; once the last one can be reserved, all can.
-        let last = tickets.take()!
-        try await Self.waitUntil(timeout: 60) { (try? await http.send(.POST, "/api/orders", cookie: buyer, body: order(last), expect: 201)) != nil }
-
         let baseline = try await phase("GET /api/users/currentuser (baseline)") {
             try await Load.run(seconds: seconds, concurrency: concurrency) { _ in
                 try await http.send(.GET, "/api/users/currentuser", expect: 200)
             }
         }
+        let seller = try await http.signUp()
+        let buyer = try await http.signUp()
+
+        // Tickets to reserve: one per order of the order phases, created through the API.
+        // Open-loop phases offer these fractions of the closed-loop rate, so they mean the same on a faster machine.
+        let pacedShares = [0.5, 0.8]
+        let closedLoopCeiling = 1_500.0
+        let ordersWanted = Int(seconds * closedLoopCeiling * (1 + pacedShares.reduce(0, +))) + 1_200
+        let seeding = try await Load.run(requests: ordersWanted, concurrency: concurrency) { _ in
+            try await http.send(.POST, "/api/tickets", cookie: seller, body: #"{"title":"Seat","price":25}"#, expect: 201)
+        }
+        report(seeding.line("POST /api/tickets (seeding)") + baseline.ratio(seeding))
+        let tickets = Tickets(ids: seeding.bodies.compactMap { Self.id(in: $0) })
+        // The orders service learns of tickets from events; once the last one can be reserved, all can.
+        let last = tickets.take()!
+        try await Self.waitUntil(timeout: 60) { (try? await http.send(.POST, "/api/orders", cookie: buyer, body: order(last), expect: 201)) != nil }
+
         try await phase("GET /api/tickets?limit=20", against: baseline) {
             try await Load.run(seconds: seconds, concurrency: concurrency) { _ in
                 try await http.send(.GET, "/api/tickets?limit=20", expect: 200)
@@ -75,18 +78,22 @@ struct BenchLoad {
             return try await http.send(.POST, "/api/orders", cookie: buyer, body: order(ticket), expect: 201)
         }
         // The events a reservation sets off are still being applied when the last response returns: let them settle.
-        try await phase("POST /api/orders", against: baseline, settle: 2) {
+        let closed = try await phase("POST /api/orders", against: baseline, settle: 2) {
             try await Load.run(seconds: seconds, concurrency: concurrency, reserve)
         }
         // Open loop: requests leave on a fixed schedule whatever the answers do, and each is timed from when it was due,
         // so a stack that falls behind shows it in the latencies instead of quietly receiving fewer requests.
-        for rate in pacedRates {
-            try await phase(String(format: "POST /api/orders at %.0f/s offered", rate), against: baseline, settle: 2) {
+        for share in pacedShares {
+            let rate = min(closed.rate, closedLoopCeiling) * share
+            try await phase(String(format: "POST /api/orders at %.0f/s (%.1fx closed)", rate, share), against: baseline, settle: 2) {
                 try await Load.paced(rate: rate, seconds: seconds, reserve)
             }
         }
 
         try await propagation(http: http, buyer: buyer, tickets: tickets, nats: nats, rate: 100, count: 1_000)
+        // What a service keeps once the load is over is what it holds between bursts.
+        try await Task.sleep(for: .seconds(5))
+        report(Memory.line("idle 5 s after the load"))
     }
 
     /// Runs one phase and prints its line (with its ratio to `baseline`), then the CPU each process of the stack spent

@@ -147,6 +147,31 @@ final class TicketRouteTests: XCTestCase {
         }
     }
 
+    /// The listing writes its JSON by hand (JSONText); each entry must be what the ticket's own page encodes.
+    func testListingEntriesAreTheTicketsOwnJSON() async throws {
+        try await withTickets { app, _ in
+            let seller = try await TestClient.signedIn(app)
+            let titles = [#"Say \"hi\" \\ </script>"#, "Café ☕️ 🎟️ Ω", "Plain"]
+            var ids: [String] = []
+            for (index, title) in titles.enumerated() {
+                ids.append(try await createTicket(seller, title: title, price: ["12.5", "0.07", "1000000"][index])["id"] as! String)
+            }
+            try await app.sql.raw("""
+                UPDATE tickets SET resale_of = \(bind: UUID()), face_value_cents = 1999 WHERE id = \(bind: UUID(uuidString: ids[2])!)
+                """).run()
+            let anyone = TestClient.signedOut(app)
+            let listing = try await anyone.send(.GET, "/api/tickets")
+            let listed = try XCTUnwrap(listing.json as? [[String: Any]])
+            XCTAssertEqual(listed.compactMap { $0["title"] as? String }, [#"Say "hi" \ </script>"#, "Café ☕️ 🎟️ Ω", "Plain"])
+            XCTAssertEqual(listed.compactMap { $0["price"] as? Double }, [12.5, 0.07, 1_000_000])
+            XCTAssertEqual(listed[2]["faceValue"] as? Double, 19.99)
+            for (entry, id) in zip(listed, ids) {
+                let shown = try await anyone.send(.GET, "/api/tickets/\(id)").object
+                XCTAssertEqual(entry as NSDictionary, shown as NSDictionary, id)
+            }
+        }
+    }
+
     func testUpdatingBumpsTheVersionAndPublishesTicketUpdated() async throws {
         try await withTickets { app, bus in
             let seller = try await TestClient.signedIn(app)

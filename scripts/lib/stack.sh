@@ -177,33 +177,92 @@ stack_has_database() {
   [[ -n ${STACK_DATABASES[$1]:-} ]]
 }
 
-# stack_start DATA_DIR FRONT_PORT BIN_DIR: starts nats-server, the Stripe emulator, the services (STACK_SERVICES, else
-# every one) and nginx. A service with a database migrates it as it starts (serve --migrate; it has it to itself).
-# Exports NATS_URL, STRIPE_API_BASE and the service ports (STACK_PORT_<service>) for the caller.
-# STACK_STRIPE_PORT, if set, is the emulator's port (else a free one).
+# swift_build CONFIGURATION ARGS…: swift build, linked as the release image links it (Dockerfile: the Swift runtime
+# static) when CONFIGURATION is release, so a benchmark measures the deployed binary and every script shares one build
+# (switching between static and dynamic linking rebuilds everything).
+swift_build() {
+  local configuration=$1
+  shift
+  if [[ $configuration == release ]]; then
+    swift build -c release --static-swift-stdlib "$@"
+  else
+    swift build -c "$configuration" "$@"
+  fi
+}
+
+# stack_nats DATA_DIR NODES: one JetStream node (named nats-server), or NODES of them in one cluster that route to each
+# other (nats-1, nats-2, …), with the event stream replicated on every node. Exports NATS_URL (every node's client URL)
+# and NATS_STREAM_REPLICAS.
+stack_nats() {
+  local data=$1 nodes=$2 node routes=() clients=() route_urls
+  mkdir -p "$data/logs"
+  if ((nodes == 1)); then
+    clients=("$(free_port)")
+    stack_spawn nats-server "$data/logs/nats.log" nats-server -js -sd "$data/nats" -a 127.0.0.1 -p "${clients[0]}" -n ticketing-dev
+  else
+    for ((node = 1; node <= nodes; node++)); do routes+=("$(free_port)"); clients+=("$(free_port)"); done
+    route_urls=$(printf 'nats://127.0.0.1:%s,' "${routes[@]}")
+    for ((node = 1; node <= nodes; node++)); do
+      stack_spawn "nats-$node" "$data/logs/nats-$node.log" nats-server -js -sd "$data/nats-$node" -a 127.0.0.1 \
+        -p "${clients[node - 1]}" -n "node-$node" --cluster_name ticketing --cluster "nats://127.0.0.1:${routes[node - 1]}" \
+        --routes "${route_urls%,}"
+    done
+  fi
+  local port
+  for port in "${clients[@]}"; do wait_tcp "$port" 20; done
+  NATS_URL=$(printf 'nats://127.0.0.1:%s,' "${clients[@]}")
+  export NATS_URL=${NATS_URL%,} NATS_STREAM_REPLICAS=$nodes
+}
+
+# stack_databases DATA_DIR: one PostgreSQL server with a database per service that has one (stack_services first).
+# Exports STACK_POSTGRES_PORT; stack_database_url NAME is then a service's DATABASE_URL.
+stack_databases() {
+  local data=$1 service
+  STACK_POSTGRES_PORT=$(free_port)
+  export STACK_POSTGRES_PORT
+  stack_postgres "$data/pg" "$STACK_POSTGRES_PORT"
+  for service in "${STACK_SERVICES[@]}"; do
+    if stack_has_database "$service"; then
+      as_postgres "$pg_bin/createdb" -h 127.0.0.1 -p "$STACK_POSTGRES_PORT" -U ticketing "$service"
+    fi
+  done
+}
+stack_database_url() {
+  echo "postgres://ticketing@127.0.0.1:$STACK_POSTGRES_PORT/$1"
+}
+
+# stack_start DATA_DIR FRONT_PORT BIN_DIR: starts NATS, the Stripe emulator, the services (STACK_SERVICES, else every
+# one) and nginx. A service with a database migrates it as it starts (serve --migrate; it has it to itself). Exports
+# NATS_URL, STRIPE_API_BASE and the service ports (STACK_PORT_<service>) for the caller.
+# STACK_STRIPE_PORT, if set, is the emulator's port (else a free one). STACK_NATS_NODES (default 1) is the size of the
+# JetStream cluster; STACK_DATABASE=postgres gives the services PostgreSQL databases instead of SQLite files.
 stack_start() {
   local data=$1 front=$2 bin=$3
   stack_services "$bin"
-  mkdir -p "$data/logs" "$data/nats"
+  mkdir -p "$data/logs"
   local logs=$data/logs
 
-  local nats_port
-  nats_port=$(free_port)
-  stack_spawn nats-server "$logs/nats.log" nats-server -js -sd "$data/nats" -a 127.0.0.1 -p "$nats_port" -n ticketing-dev
-  wait_tcp "$nats_port" 20
-  export NATS_URL=${NATS_URL_OVERRIDE:-nats://127.0.0.1:$nats_port}
+  stack_nats "$data" "${STACK_NATS_NODES:-1}"
+  case ${STACK_DATABASE:=sqlite} in
+    sqlite) ;;
+    postgres) stack_databases "$data" ;;
+    *) echo "stack: STACK_DATABASE must be sqlite or postgres" >&2; return 1 ;;
+  esac
 
   stack_stripe "$data"
   export TICKETING_DATA_DIR=$data
   stack_internal_door
-  local service port migrate
+  local service port environment migrate
   for service in "${STACK_SERVICES[@]}"; do
     port=$(free_port)
     export "STACK_PORT_$service=$port"
-    migrate=()
-    if stack_has_database "$service"; then migrate=(--migrate); fi
+    environment=(PORT="$port") migrate=()
+    if stack_has_database "$service"; then
+      migrate=(--migrate)
+      [[ $STACK_DATABASE == postgres ]] && environment+=(DATABASE_URL="$(stack_database_url "$service")")
+    fi
     stack_spawn "$service" "$logs/$service.log" \
-      env PORT="$port" "$bin/ticketing" serve "$service" "${migrate[@]}" --hostname 127.0.0.1
+      env "${environment[@]}" "$bin/ticketing" serve "$service" "${migrate[@]}" --hostname 127.0.0.1
   done
   for service in "${STACK_SERVICES[@]}"; do
     local var="STACK_PORT_$service"

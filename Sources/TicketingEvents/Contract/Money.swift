@@ -76,6 +76,11 @@ public struct Money: Codable, Hashable, Comparable, Sendable, CustomStringConver
         }
     }
 
+    /// The amount as the JSON number `encode(to:)` writes, for bodies written without an encoder.
+    public var jsonNumber: String {
+        cents.isMultiple(of: 100) ? String(cents / 100) : String(Double(cents) / 100)
+    }
+
     public static func < (lhs: Money, rhs: Money) -> Bool {
         lhs.cents < rhs.cents
     }

@@ -22,11 +22,12 @@ struct TicketController: RouteCollection, Sendable {
         // The cursor compares stored values with stored values, so no timestamp is rounded on the way.
         let continuing: SQLQueryString = cursor.map { "AND (created_at, id) > (SELECT created_at, id FROM tickets WHERE id = \(bind: $0))" } ?? ""
         let page = try await request.sql.raw("""
-            SELECT * FROM tickets WHERE order_id IS NULL AND withdrawn_at IS NULL \(continuing)
+            SELECT \(unsafeRaw: ListedTicket.columns) FROM tickets WHERE order_id IS NULL AND withdrawn_at IS NULL \(continuing)
             ORDER BY created_at, id LIMIT \(unsafeRaw: String(limit))
-            """).all(decodingFluent: Ticket.self).map { try TicketResponse($0) }
-        let response = try await page.encodeResponse(for: request)
-        Paging.linkNext(response, path: "/api/tickets", limit: limit, count: page.count, lastID: page.last?.id)
+            """).all().map(ListedTicket.init)
+        let response = Response(status: .ok, body: .init(buffer: ListedTicket.json(page)))
+        response.headers.contentType = .json
+        Paging.linkNext(response, path: "/api/tickets", limit: limit, count: page.count, lastID: page.last?.json.id)
         return response
     }
 

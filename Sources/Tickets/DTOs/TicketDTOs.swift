@@ -1,4 +1,5 @@
 import Foundation
+import SQLKit
 import TicketingCore
 
 /// The body of POST and PUT. Fields are optional so that missing ones become the contract's field errors.
@@ -91,6 +92,16 @@ struct TicketResponse: Content {
     /// On a held ticket: its resale listing, while one is for sale, reserved or sold.
     var resaleId: String?
 
+    init(id: String, title: String, price: Money, userId: String, version: Int, resaleOf: String?, faceValue: Money?) {
+        self.id = id
+        self.title = title
+        self.price = price
+        self.userId = userId
+        self.version = version
+        self.resaleOf = resaleOf
+        self.faceValue = faceValue
+    }
+
     init(_ ticket: Ticket, resaleId: UUID? = nil) throws {
         id = try ticket.requireID().uuidString.lowercased()
         title = ticket.title
@@ -108,6 +119,51 @@ struct TicketResponse: Content {
     static func list(_ tickets: [Ticket], on db: any Database) async throws -> [TicketResponse] {
         let resales = try await Ticket.resales(of: tickets.filter { $0.holderId != nil }.compactMap(\.id), on: db)
         return try tickets.map { try TicketResponse($0, resaleId: $0.id.flatMap { resales[$0] }) }
+    }
+}
+
+/// A ticket on sale, as the listing reads it: only the columns its JSON shows (an unreserved ticket has no order nor
+/// holder), decoded from the row as they are. Decoding the whole model, through its property wrappers and reflection,
+/// took half the listing's CPU.
+struct ListedTicket {
+    var json: TicketResponse
+
+    static let columns = "id, title, price_cents, user_id, version, resale_of, face_value_cents"
+
+    /// Column by column: a Decodable row went through key conversion and a keyed container for every field, which
+    /// cost as much again.
+    init(_ row: any SQLRow) throws {
+        json = TicketResponse(
+            id: try row.decode(column: "id", as: UUID.self).uuidString.lowercased(),
+            title: try row.decode(column: "title", as: String.self),
+            price: Money(cents: try row.decode(column: "price_cents", as: Int64.self)),
+            userId: try row.decode(column: "user_id", as: String.self),
+            version: try row.decode(column: "version", as: Int.self),
+            resaleOf: try row.decode(column: "resale_of", as: UUID?.self)?.uuidString.lowercased(),
+            faceValue: try row.decode(column: "face_value_cents", as: Int64?.self).map(Money.init(cents:))
+        )
+    }
+
+    /// The page as `TicketResponse`'s JSON array, the same fields as its `Encodable` form gives.
+    static func json(_ page: [ListedTicket]) -> ByteBuffer {
+        var text = JSONText(capacity: 64 + page.count * 256)
+        text.array { text in
+            for ticket in page.map(\.json) {
+                text.object { text in
+                    text.field("id", ticket.id)
+                    text.field("title", ticket.title)
+                    text.field("price", number: ticket.price.jsonNumber)
+                    text.field("userId", ticket.userId)
+                    text.field("version", ticket.version)
+                    text.field("orderId", ticket.orderId)
+                    text.field("holderId", ticket.holderId)
+                    text.field("resaleOf", ticket.resaleOf)
+                    text.field("faceValue", number: ticket.faceValue?.jsonNumber)
+                    text.field("resaleId", ticket.resaleId)
+                }
+            }
+        }
+        return text.buffer
     }
 }
 
