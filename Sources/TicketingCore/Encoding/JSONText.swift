@@ -6,6 +6,7 @@ import NIOCore
 public struct JSONText {
     public private(set) var buffer: ByteBuffer
     private var needsComma = false
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 
     public init(capacity: Int) {
         buffer = ByteBufferAllocator().buffer(capacity: capacity)
@@ -31,7 +32,7 @@ public struct JSONText {
         buffer.writeString(String(value))
     }
 
-    /// A number already written as JSON (a price's `description`).
+    /// A number already written as JSON (a price's `jsonNumber`).
     public mutating func field(_ key: StaticString, number: String?) {
         guard let number else { return }
         self.key(key)
@@ -73,10 +74,9 @@ public struct JSONText {
             case UInt8(ascii: "\r"): buffer.writeStaticString("\\r")
             case UInt8(ascii: "\t"): buffer.writeStaticString("\\t")
             default:
-                let hex = Array("0123456789abcdef".utf8)
                 buffer.writeStaticString("\\u00")
-                buffer.writeInteger(hex[Int(byte >> 4)])
-                buffer.writeInteger(hex[Int(byte & 0xF)])
+                buffer.writeInteger(Self.hexDigits[Int(byte >> 4)])
+                buffer.writeInteger(Self.hexDigits[Int(byte & 0xF)])
             }
             plainStart = value.utf8.index(after: index)
         }

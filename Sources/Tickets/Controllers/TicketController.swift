@@ -24,10 +24,10 @@ struct TicketController: RouteCollection, Sendable {
         let page = try await request.sql.raw("""
             SELECT \(unsafeRaw: ListedTicket.columns) FROM tickets WHERE order_id IS NULL AND withdrawn_at IS NULL \(continuing)
             ORDER BY created_at, id LIMIT \(unsafeRaw: String(limit))
-            """).all().map(ListedTicket.init)
+            """).all().map(ListedTicket.response)
         let response = Response(status: .ok, body: .init(buffer: ListedTicket.json(page)))
         response.headers.contentType = .json
-        Paging.linkNext(response, path: "/api/tickets", limit: limit, count: page.count, lastID: page.last?.json.id)
+        Paging.linkNext(response, path: "/api/tickets", limit: limit, count: page.count, lastID: page.last?.id)
         return response
     }
 

@@ -122,18 +122,16 @@ struct TicketResponse: Content {
     }
 }
 
-/// A ticket on sale, as the listing reads it: only the columns its JSON shows (an unreserved ticket has no order nor
-/// holder), decoded from the row as they are. Decoding the whole model, through its property wrappers and reflection,
-/// took half the listing's CPU.
-struct ListedTicket {
-    var json: TicketResponse
-
+/// Tickets on sale, as the listing reads them: only the columns their JSON shows (an unreserved ticket has no order
+/// nor holder), decoded from the row as they are. Decoding the whole model, through its property wrappers and
+/// reflection, took half the listing's CPU.
+enum ListedTicket {
     static let columns = "id, title, price_cents, user_id, version, resale_of, face_value_cents"
 
     /// Column by column: a Decodable row went through key conversion and a keyed container for every field, which
     /// cost as much again.
-    init(_ row: any SQLRow) throws {
-        json = TicketResponse(
+    static func response(_ row: any SQLRow) throws -> TicketResponse {
+        TicketResponse(
             id: try row.decode(column: "id", as: UUID.self).uuidString.lowercased(),
             title: try row.decode(column: "title", as: String.self),
             price: Money(cents: try row.decode(column: "price_cents", as: Int64.self)),
@@ -145,10 +143,10 @@ struct ListedTicket {
     }
 
     /// The page as `TicketResponse`'s JSON array, the same fields as its `Encodable` form gives.
-    static func json(_ page: [ListedTicket]) -> ByteBuffer {
+    static func json(_ page: [TicketResponse]) -> ByteBuffer {
         var text = JSONText(capacity: 64 + page.count * 256)
         text.array { text in
-            for ticket in page.map(\.json) {
+            for ticket in page {
                 text.object { text in
                     text.field("id", ticket.id)
                     text.field("title", ticket.title)
