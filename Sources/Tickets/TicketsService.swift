@@ -7,7 +7,7 @@ extension ServiceDefinition {
     public static let tickets = ServiceDefinition(
         name: "tickets", defaultPort: 4002, routes: ["/api/tickets"], publishes: [.ticketCreated, .ticketUpdated],
         consumes: [.sessionRevoked, .orderCreated, .orderCancelled, .paymentCreated],
-        migrations: [CreateTicket(), CreateOrderVersion(), AddHolding(), CreateRateLimits(), AddCheckIn(), AddResale()]
+        migrations: [CreateTicket(), CreateOrderVersion(), AddHolding(), CreateRateLimits(), AddCheckIn(), AddResale(), AddSearch()]
     ) { service in
         let config = service.config
         let key = try PassKey(hex: config.passSigningKey ?? LocalSecret.load(named: "pass-signing-key", in: config.dataDirectory))

@@ -13,11 +13,21 @@ public enum Paging {
         return id
     }
 
-    /// Adds the next page's link when the page is full.
-    public static func linkNext(_ response: Response, path: String, limit: Int, count: Int, lastID: String?) {
+    /// Adds the next page's link when the page is full, repeating `parameters` (the list's own, already parsed) so
+    /// that the next page continues the same list. Each value is percent-encoded down to unreserved ASCII, so that
+    /// nothing a client sent can end the link or the header.
+    public static func linkNext(
+        _ response: Response, path: String, limit: Int, count: Int, lastID: String?, parameters: [(String, String)] = []
+    ) {
         guard count == limit, let lastID else { return }
-        response.headers.add(name: .link, value: #"<\#(path)?limit=\#(limit)&after=\#(lastID)>; rel="next""#)
+        let query = (parameters + [("limit", "\(limit)"), ("after", lastID)]).map { name, value in
+            "\(name)=\(value.addingPercentEncoding(withAllowedCharacters: unreserved) ?? "")"
+        }
+        response.headers.add(name: .link, value: #"<\#(path)?\#(query.joined(separator: "&"))>; rel="next""#)
     }
+
+    /// RFC 3986's unreserved characters; `CharacterSet.alphanumerics` would let any letter of Unicode through.
+    private static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 }
 
 /// `?limit=` of a paged list: digits only, within `1...max`; every list of the API pages the same way.

@@ -13,21 +13,23 @@ struct TicketController: RouteCollection, Sendable {
         signedIn.delete(":id", use: withdraw)
     }
 
-    /// Tickets for sale (not reserved, not withdrawn), oldest first, a page at a time: `?limit=` (default 100, at most 1000) and
-    /// `?after=<id of the last ticket seen>`. A full page carries a `Link: <…>; rel="next"` header.
+    /// Tickets for sale (not reserved, not withdrawn), a page at a time: `?limit=` (default 100, at most 1000) and
+    /// `?after=<id of the last ticket seen>`, narrowed and ordered by `TicketSearch` (oldest first when it asks
+    /// nothing). A full page carries a `Link: <…>; rel="next"` header that repeats the search.
     @Sendable
     func list(_ request: Request) async throws -> Response {
         let limit = try PageSize.read(request)
+        let search = try TicketSearch(request)
         let cursor = try await Paging.after(request, noun: "ticket") { try await Ticket.find($0, on: request.db) != nil }
-        // The cursor compares stored values with stored values, so no timestamp is rounded on the way.
-        let continuing: SQLQueryString = cursor.map { "AND (created_at, id) > (SELECT created_at, id FROM tickets WHERE id = \(bind: $0))" } ?? ""
-        let page = try await request.sql.raw("""
-            SELECT \(unsafeRaw: ListedTicket.columns) FROM tickets WHERE order_id IS NULL AND withdrawn_at IS NULL \(continuing)
-            ORDER BY created_at, id LIMIT \(unsafeRaw: String(limit))
+        let (order, continuing) = search.order(after: cursor)
+        let page = search.findsNothing ? [] : try await request.sql.raw("""
+            SELECT \(unsafeRaw: ListedTicket.columns) FROM tickets WHERE order_id IS NULL AND withdrawn_at IS NULL
+            \(search.conditions(request.sql.dialect.name))\(continuing)ORDER BY \(order) LIMIT \(unsafeRaw: String(limit))
             """).all().map(ListedTicket.response)
         let response = Response(status: .ok, body: .init(buffer: ListedTicket.json(page)))
         response.headers.contentType = .json
-        Paging.linkNext(response, path: "/api/tickets", limit: limit, count: page.count, lastID: page.last?.id)
+        Paging.linkNext(response, path: "/api/tickets", limit: limit, count: page.count, lastID: page.last?.id,
+                        parameters: search.linkParameters)
         return response
     }
 

@@ -108,3 +108,58 @@ struct AddResale: AsyncMigration {
         }
     }
 }
+
+/// Search (`GET /api/tickets?q=…&minPrice=…&sort=…`): the title's words in the database's own full-text index, and the
+/// listing for sale by price. SQLite keeps an FTS5 index of the titles, by the tickets' rowid, in step through
+/// triggers; PostgreSQL a generated `tsvector` column with a GIN index. Both stem English words (`concerts` finds
+/// `Concert`).
+struct AddSearch: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        let sql = database.sql
+        if sql.dialect.name == "postgresql" {
+            try await sql.raw("""
+                ALTER TABLE tickets ADD COLUMN words tsvector GENERATED ALWAYS AS (to_tsvector('english', title)) STORED
+                """).run()
+            try await sql.raw("CREATE INDEX tickets_words ON tickets USING gin (words)").run()
+        } else {
+            try await sql.raw("""
+                CREATE VIRTUAL TABLE ticket_words USING fts5(
+                    title, content = 'tickets', content_rowid = 'rowid', tokenize = 'porter unicode61 remove_diacritics 2')
+                """).run()
+            try await sql.raw("""
+                CREATE TRIGGER ticket_words_insert AFTER INSERT ON tickets BEGIN
+                    INSERT INTO ticket_words (rowid, title) VALUES (new.rowid, new.title);
+                END
+                """).run()
+            try await sql.raw("""
+                CREATE TRIGGER ticket_words_delete AFTER DELETE ON tickets BEGIN
+                    INSERT INTO ticket_words (ticket_words, rowid, title) VALUES ('delete', old.rowid, old.title);
+                END
+                """).run()
+            try await sql.raw("""
+                CREATE TRIGGER ticket_words_update AFTER UPDATE OF title ON tickets BEGIN
+                    INSERT INTO ticket_words (ticket_words, rowid, title) VALUES ('delete', old.rowid, old.title);
+                    INSERT INTO ticket_words (rowid, title) VALUES (new.rowid, new.title);
+                END
+                """).run()
+            try await sql.raw("INSERT INTO ticket_words (ticket_words) VALUES ('rebuild')").run()
+        }
+        try await sql.raw("""
+            CREATE INDEX tickets_for_sale_by_price ON tickets (price_cents, created_at, id) WHERE order_id IS NULL AND withdrawn_at IS NULL
+            """).run()
+    }
+
+    func revert(on database: any Database) async throws {
+        let sql = database.sql
+        try await sql.raw("DROP INDEX tickets_for_sale_by_price").run()
+        if sql.dialect.name == "postgresql" {
+            try await sql.raw("DROP INDEX tickets_words").run()
+            try await sql.raw("ALTER TABLE tickets DROP COLUMN words").run()
+        } else {
+            for trigger in ["ticket_words_insert", "ticket_words_delete", "ticket_words_update"] {
+                try await sql.raw("DROP TRIGGER \(unsafeRaw: trigger)").run()
+            }
+            try await sql.raw("DROP TABLE ticket_words").run()
+        }
+    }
+}
