@@ -5,7 +5,7 @@ import TicketingCore
 /// What a buyer asks the listing for: `q` (words of the title, through the database's own full-text index),
 /// `minPrice` and `maxPrice` (read as strictly as a listing's price), and `sort`. Each is read whole; an empty value, as
 /// a search form sends for a box left blank, is the same as none.
-struct TicketSearch: Equatable {
+struct TicketSearch {
     enum Sort: String, CaseIterable {
         case oldest, newest, price, priceDescending = "-price"
     }
@@ -19,14 +19,6 @@ struct TicketSearch: Equatable {
     var sort: Sort = .oldest
 
     static let maxQueryCharacters = 200
-
-    init(words: [String] = [], query: String? = nil, minPrice: Money? = nil, maxPrice: Money? = nil, sort: Sort = .oldest) {
-        self.words = words
-        self.query = query
-        self.minPrice = minPrice
-        self.maxPrice = maxPrice
-        self.sort = sort
-    }
 
     /// Every field's problem at once, in the contract's envelope.
     init(_ request: Request) throws {
