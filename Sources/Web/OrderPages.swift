@@ -40,7 +40,8 @@ extension Pages {
         var payable: Bool
         var complete: Bool
         var expiresAt: String
-        var secondsLeft: Int
+        /// `14:57`, as the page's script counts it down.
+        var timeLeft: String
         var errors: [ErrorItem]
         var stripeJSURL: String
         var stripeKey: String
@@ -57,9 +58,14 @@ extension Pages {
         let payable = (order.knownStatus == .created || order.knownStatus == .awaitingPayment) && secondsLeft > 0
         return try await render("order", "Order for \(order.ticket.title)", OrderBody(
             id: order.id, title: order.ticket.title, price: order.ticket.price.dollars, status: Self.statusText(order),
-            payable: payable, complete: order.knownStatus == .complete, expiresAt: order.expiresAt, secondsLeft: max(0, secondsLeft),
+            payable: payable, complete: order.knownStatus == .complete, expiresAt: order.expiresAt,
+            timeLeft: Self.minutesAndSeconds(max(0, secondsLeft)),
             errors: errors, stripeJSURL: stripeJSURL, stripeKey: stripePublishableKey
         ), on: request, status: status)
+    }
+
+    static func minutesAndSeconds(_ seconds: Int) -> String {
+        "\(seconds / 60):" + (seconds % 60 < 10 ? "0" : "") + "\(seconds % 60)"
     }
 
     @Sendable

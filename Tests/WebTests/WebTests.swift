@@ -200,8 +200,10 @@ final class WebTests: XCTestCase {
     func testTheAPIReferenceShowsTheDescriptionsTextAsText() async throws {
         try await withWeb { app in
             let html = try await app.testable().sendRequest(.GET, "/docs").body.string
-            // From `Link: </api/tickets?limit=<limit>&after=<last id>>; rel="next"`, a code span across a line break.
-            XCTAssertTrue(html.contains("<code>Link: &lt;/api/tickets?limit=&lt;limit&gt;&amp;after=&lt;last id&gt;&gt;; rel=&quot;next&quot;</code>"))
+            // From `Link: </api/tickets?<search>&limit=<limit>&after=<last id>>; rel="next"`, a code span across a line break.
+            XCTAssertTrue(html.contains(
+                "<code>Link: &lt;/api/tickets?&lt;search&gt;&amp;limit=&lt;limit&gt;&amp;after=&lt;last id&gt;&gt;; rel=&quot;next&quot;</code>"
+            ))
             XCTAssertTrue(html.contains("&lt;base64 of {&quot;jwt&quot;:&quot;&lt;token&gt;&quot;}&gt;"))
             XCTAssertTrue(html.contains("<strong>JSON only.</strong>"))
             XCTAssertTrue(html.contains("<th>variable</th>"), "info.description's table")

@@ -3,13 +3,17 @@
 (function () {
   var countdown = document.getElementById('countdown');
   var form = document.getElementById('payment-form');
+  var timeLeft = document.getElementById('time-left');
   var expiresAt = Date.parse(countdown.dataset.expiresAt);
   function tick() {
     var left = Math.floor((expiresAt - Date.now()) / 1000);
     if (left > 0) {
-      countdown.textContent = left + ' seconds until this order expires';
+      var seconds = left % 60;
+      timeLeft.textContent = Math.floor(left / 60) + ':' + (seconds < 10 ? '0' : '') + seconds;
     } else {
-      countdown.textContent = 'Order expired';
+      // A status region, so that a screen reader says it; the ticking timer itself stays quiet.
+      countdown.hidden = true;
+      document.getElementById('expired').textContent = 'Order expired: the ticket is back on sale.';
       form.hidden = true;
       clearInterval(timer);
     }
