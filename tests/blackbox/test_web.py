@@ -101,7 +101,10 @@ def test_sell_buy_and_pay_with_a_card_in_the_browser(browser, base_url):
     shot(browser, "04-ticket")
     purchase(browser, ticket_link)
     countdown = wait_for(browser, EC.visibility_of_element_located((By.ID, "countdown")))
-    left = lambda: (lambda m: int(m.group(1)) * 60 + int(m.group(2)))(re.match(r"(\d+):(\d\d) left to pay", countdown.text))
+    def left():
+        minutes, seconds = re.match(r"(\d+):(\d\d) left to pay", countdown.text).groups()
+        return int(minutes) * 60 + int(seconds)
+
     first = left()
     assert "At 0:00 the order is cancelled" in countdown.text, countdown.text
     time.sleep(1.2)
