@@ -8,7 +8,7 @@ import uuid
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
@@ -34,9 +34,17 @@ def shot(driver, name):
 
 
 def wait_for(driver, condition, timeout=10):
-    # A page being replaced by the next one makes elements vanish under the check: look again.
+    # A page being replaced by the next one makes elements vanish under the check: look again. Chromedriver reports
+    # some of those vanishings as its own inspector error rather than as a stale element; any other error is raised.
+    def check(d):
+        try:
+            return condition(d)
+        except WebDriverException as error:
+            if "does not belong to the document" in (error.msg or ""):
+                return False
+            raise
     return WebDriverWait(driver, timeout, poll_frequency=0.1,
-                         ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(condition)
+                         ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(check)
 
 
 def text(driver):
