@@ -7,7 +7,10 @@ extension ServiceDefinition {
     public static let tickets = ServiceDefinition(
         name: "tickets", defaultPort: 4002, routes: ["/api/tickets"], publishes: [.ticketCreated, .ticketUpdated],
         consumes: [.sessionRevoked, .orderCreated, .orderCancelled, .paymentCreated],
-        migrations: [CreateTicket(), CreateOrderVersion(), AddHolding(), CreateRateLimits(), AddCheckIn(), AddResale(), AddSearch()]
+        migrations: [
+            CreateTicket(), CreateOrderVersion(), AddHolding(), CreateRateLimits(), AddCheckIn(), AddResale(), AddSearch(),
+            AddSellerListings(),
+        ]
     ) { service in
         let config = service.config
         let key = try PassKey(hex: config.passSigningKey ?? LocalSecret.load(named: "pass-signing-key", in: config.dataDirectory))

@@ -75,6 +75,8 @@ struct TicketJSON: Codable, Sendable {
     var userId: String
     var version: Int
     var orderId: String?
+    var holderId: String?
+    var resaleOf: String?
     var faceValue: Decimal?
     var resaleId: String?
 }

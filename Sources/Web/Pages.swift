@@ -18,9 +18,12 @@ struct Pages: RouteCollection, Sendable {
         auth.get("signout", use: signOutForm)
         auth.post("signout", use: signOut)
         routes.get("tickets", "held", use: listHeld)
+        routes.get("tickets", "listed", use: listListed)
         routes.get("tickets", "new", use: newTicketForm)
         routes.post("tickets", "new", use: createTicket)
         routes.get("tickets", ":id", use: showTicket)
+        routes.get("tickets", ":id", "edit", use: editForm)
+        routes.post("tickets", ":id", "edit", use: edit)
         routes.post("tickets", ":id", "purchase", use: purchase)
         routes.post("tickets", ":id", "resale", use: resell)
         routes.post("tickets", ":id", "withdraw", use: withdraw)
@@ -71,25 +74,5 @@ struct Pages: RouteCollection, Sendable {
     func requireSignIn(_ request: Request) -> Response? {
         guard request.currentUser == nil else { return nil }
         return redirect("/auth/signin?next=" + (request.url.path.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/"))
-    }
-
-    // MARK: - Tickets for sale
-
-    struct IndexBody: Encodable, Sendable {
-        struct Row: Encodable, Sendable {
-            var id: String
-            var title: String
-            var price: String
-        }
-        var tickets: [Row]
-    }
-
-    @Sendable
-    func index(_ request: Request) async throws -> Response {
-        let reply = try await api.send(.GET, "/api/tickets?limit=200", as: request)
-        let tickets = try reply.decode([TicketJSON].self)
-        return try await render("index", "Tickets for sale", IndexBody(
-            tickets: tickets.map { .init(id: $0.id, title: $0.title, price: $0.price.dollars) }
-        ), on: request)
     }
 }

@@ -46,6 +46,10 @@ final class ErrorContractTests: XCTestCase {
         try await withApp { app in
             assertEnvelope(try await app.testable().sendRequest(.GET, "/things/not-a-uuid"), .notFound, "Not Found")
             let id = UUID()
+            // Foundation alone would read these as the id: it stops at the first NUL.
+            for trailing in ["%00", "%00x", "%00\(id)"] {
+                assertEnvelope(try await app.testable().sendRequest(.GET, "/things/\(id)\(trailing)"), .notFound, "Not Found")
+            }
             do {
                 let actual = try await app.testable().sendRequest(.GET, "/things/\(id)").body.string
                 XCTAssertEqual(actual, id.uuidString)

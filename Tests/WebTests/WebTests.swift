@@ -292,4 +292,33 @@ final class WebTests: XCTestCase {
         XCTAssertEqual(Decimal(string: "20")!.dollars, "$20.00")
         XCTAssertEqual(Decimal(string: "1234.5")!.dollars, "$1,234.50")
     }
+
+    /// "Next" and "Previous" need no state on the server: each link carries the pages before it, up to a limit.
+    func testPageLinksStepForwardAndBackThroughTheLastPagesSeen() throws {
+        let first = Pages.PagePosition(after: nil, back: [])
+        var trail = [first]
+        for _ in 0..<25 { trail.append(trail[trail.count - 1].next(UUID().uuidString.lowercased())) }
+        XCTAssertEqual(trail.last?.back.count, Pages.PagePosition.backLength)
+        var position = trail[trail.count - 1]
+        for expected in trail.dropLast().reversed().prefix(Pages.PagePosition.backLength) {
+            position = try XCTUnwrap(position.previous)
+            XCTAssertEqual(position.after, expected.after)
+        }
+        // Beyond what the links remember, "Previous" goes back to the first page, which has none.
+        XCTAssertEqual(position.previous, first)
+        XCTAssertNil(first.previous)
+        XCTAssertEqual(first.query.count, 0)
+    }
+
+    func testAPageLinkThisSiteDidNotWriteIsNotFound() async throws {
+        let id = UUID().uuidString
+        try await withWeb { app in
+            for query in ["after=not-an-id", "after=\(id),\(id)", "back=\(id)", "after=\(id)&back=x",
+                          "after=\(id)&back=" + Array(repeating: id, count: 21).joined(separator: ","), "after=\(id)%00"] {
+                // Read before the API is asked (here it is down, which would be a 503).
+                let response = try await app.testable().sendRequest(.GET, "/?" + query)
+                XCTAssertEqual(response.status, .notFound, query)
+            }
+        }
+    }
 }

@@ -7,7 +7,7 @@ public enum Paging {
     /// `Unknown <noun> to continue after` (field `after`).
     public static func after(_ request: Request, noun: String, known: (UUID) async throws -> Bool) async throws -> UUID? {
         guard let after = request.query[String.self, at: "after"] else { return nil }
-        guard let id = UUID(uuidString: after), try await known(id) else {
+        guard let id = UUID(whole: after), try await known(id) else {
             throw AppError.invalid([ErrorItem(message: "Unknown \(noun) to continue after", field: "after")])
         }
         return id
@@ -20,10 +20,14 @@ public enum Paging {
         _ response: Response, path: String, limit: Int, count: Int, lastID: String?, parameters: [(String, String)] = []
     ) {
         guard count == limit, let lastID else { return }
-        let query = (parameters + [("limit", "\(limit)"), ("after", lastID)]).map { name, value in
-            "\(name)=\(value.addingPercentEncoding(withAllowedCharacters: unreserved) ?? "")"
-        }
-        response.headers.add(name: .link, value: #"<\#(path)?\#(query.joined(separator: "&"))>; rel="next""#)
+        let query = Self.query(parameters + [("limit", "\(limit)"), ("after", lastID)])
+        response.headers.add(name: .link, value: #"<\#(path)?\#(query)>; rel="next""#)
+    }
+
+    /// `name=value&…`, every value percent-encoded to RFC 3986's unreserved characters: a search's words stay words.
+    public static func query(_ parameters: [(String, String)]) -> String {
+        parameters.map { name, value in "\(name)=\(value.addingPercentEncoding(withAllowedCharacters: unreserved) ?? "")" }
+            .joined(separator: "&")
     }
 
     /// RFC 3986's unreserved characters; `CharacterSet.alphanumerics` would let any letter of Unicode through.

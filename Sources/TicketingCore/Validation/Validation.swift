@@ -109,7 +109,15 @@ extension Request {
 extension Parameters {
     /// A path id as a UUID; a malformed id is the same 404 as an unknown one.
     public func id(_ name: String = "id") throws -> UUID {
-        guard let raw = get(name), let id = UUID(uuidString: raw) else { throw AppError.notFound }
+        guard let raw = get(name), let id = UUID(whole: raw) else { throw AppError.notFound }
         return id
+    }
+}
+
+extension UUID {
+    /// A UUID read as the whole text: `UUID(uuidString:)` reads a C string, so it takes `<uuid>\0<anything>`.
+    public init?(whole text: some StringProtocol) {
+        guard text.utf8.count == 36 else { return nil }
+        self.init(uuidString: String(text))
     }
 }

@@ -8,6 +8,7 @@ struct TicketController: RouteCollection, Sendable {
         tickets.get(use: list)
         tickets.get(":id", use: show)
         let signedIn = tickets.grouped(RequireAuthMiddleware())
+        signedIn.get("listed", use: listed)
         signedIn.post(use: create)
         signedIn.put(":id", use: update)
         signedIn.delete(":id", use: withdraw)
@@ -21,15 +22,33 @@ struct TicketController: RouteCollection, Sendable {
         let limit = try PageSize.read(request)
         let search = try TicketSearch(request)
         let cursor = try await Paging.after(request, noun: "ticket") { try await Ticket.find($0, on: request.db) != nil }
-        let (order, continuing) = search.order(after: cursor)
-        let page = search.findsNothing ? [] : try await request.sql.raw("""
-            SELECT \(unsafeRaw: ListedTicket.columns) FROM tickets WHERE order_id IS NULL AND withdrawn_at IS NULL
-            \(search.conditions(request.sql.dialect.name))\(continuing)ORDER BY \(order) LIMIT \(unsafeRaw: String(limit))
-            """).all().map(ListedTicket.response)
+        let page = search.findsNothing ? [] : try await request.sql.raw(
+            search.select(ListedTicket.columns, limit: limit, after: cursor, dialect: request.sql.dialect.name)
+        ).all().map(ListedTicket.response)
         let response = Response(status: .ok, body: .init(buffer: ListedTicket.json(page)))
         response.headers.contentType = .json
         Paging.linkNext(response, path: "/api/tickets", limit: limit, count: page.count, lastID: page.last?.id,
                         parameters: search.linkParameters)
+        return response
+    }
+
+    /// The current user's own listings that are not withdrawn, whether on sale, reserved or sold, newest first, a page
+    /// at a time as the tickets list pages.
+    @Sendable
+    func listed(_ request: Request) async throws -> Response {
+        let user = try request.requireUser()
+        let limit = try PageSize.read(request)
+        let cursor = try await Paging.after(request, noun: "ticket") { id in
+            try await Ticket.find(id, on: request.db).map { $0.userId == user.id && $0.withdrawnAt == nil } ?? false
+        }
+        let continuing: SQLQueryString = cursor.map { "AND (created_at, id) < (SELECT created_at, id FROM tickets WHERE id = \(bind: $0))" } ?? ""
+        let listed = try await request.sql.raw("""
+            SELECT * FROM tickets WHERE user_id = \(bind: user.id) AND withdrawn_at IS NULL \(continuing)
+            ORDER BY created_at DESC, id DESC LIMIT \(unsafeRaw: String(limit))
+            """).all(decodingFluent: Ticket.self)
+        let page = try await TicketResponse.list(listed, on: request.db)
+        let response = try await page.encodeResponse(for: request)
+        Paging.linkNext(response, path: "/api/tickets/listed", limit: limit, count: page.count, lastID: page.last?.id)
         return response
     }
 

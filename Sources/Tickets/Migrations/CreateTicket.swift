@@ -112,7 +112,8 @@ struct AddResale: AsyncMigration {
 /// Search (`GET /api/tickets?q=…&minPrice=…&sort=…`): the title's words in the database's own full-text index, and the
 /// listing for sale by price. SQLite keeps an FTS5 index of the titles, by the tickets' rowid, in step through
 /// triggers; PostgreSQL a generated `tsvector` column with a GIN index. Both stem English words (`concerts` finds
-/// `Concert`).
+/// `Concert`). The tickets' rowids must stay as they are, which they do but for a `VACUUM` (`tickets` has no INTEGER
+/// PRIMARY KEY): nothing here runs one, and after one, `INSERT INTO ticket_words (ticket_words) VALUES ('rebuild')`.
 struct AddSearch: AsyncMigration {
     func prepare(on database: any Database) async throws {
         let sql = database.sql
@@ -161,5 +162,16 @@ struct AddSearch: AsyncMigration {
             }
             try await sql.raw("DROP TABLE ticket_words").run()
         }
+    }
+}
+
+/// A seller's own listings (`GET /api/tickets/listed`), newest first.
+struct AddSellerListings: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.sql.raw("CREATE INDEX tickets_listed ON tickets (user_id, created_at, id) WHERE withdrawn_at IS NULL").run()
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.sql.raw("DROP INDEX tickets_listed").run()
     }
 }
