@@ -13,11 +13,12 @@ import Synchronization
 struct BenchLoad {
     static func main() async throws {
         var arguments = CommandLine.arguments
-        let lifecycle = arguments.count > 1 && arguments[1] == "lifecycle"
-        if lifecycle { arguments.remove(at: 1) }
+        let mode = arguments.count > 1 && ["lifecycle", "search"].contains(arguments[1]) ? arguments.remove(at: 1) : "load"
+        let lifecycle = mode == "lifecycle"
         guard arguments.count >= (lifecycle ? 6 : 3) else {
             report("usage: bench-load FRONT_URL NATS_URL [SECONDS] [CONCURRENCY]")
             report("       bench-load lifecycle FRONT_URL NATS_URL STRIPE_URL EXPIRIES [SECONDS] [CONCURRENCY]")
+            report("       bench-load search FRONT_URL DEEP_TICKET_ID [SECONDS] [CONCURRENCY]")
             exit(2)
         }
         let front = arguments[1]
@@ -29,7 +30,9 @@ struct BenchLoad {
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency)
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
-            if lifecycle {
+            if mode == "search" {
+                try await Search.run(client: client, front: front, seconds: seconds, concurrency: concurrency, deep: arguments[2])
+            } else if lifecycle {
                 try await Lifecycle.run(client: client, front: front, nats: nats, stripe: arguments[3], expiries: Int(arguments[4])!,
                                         seconds: seconds, concurrency: concurrency)
             } else {
