@@ -124,6 +124,43 @@ final class PassTests: XCTestCase {
         }
     }
 
+    /// "My listings": the seller's own, on sale, reserved or sold, but not withdrawn, newest first in pages.
+    func testASellersListingsShowEveryStateButWithdrawnNewestFirst() async throws {
+        try await withTickets { app, bus in
+            let seller = try await TestClient.signedIn(app)
+            let buyer = try await TestClient.signedIn(app)
+            let onSale = try await createTicket(seller, title: "On sale")["id"] as! String
+            let reserved = try await createTicket(seller, title: "Reserved")["id"] as! String
+            _ = try await reserve(app, bus, reserved, buyer: buyer)
+            let sold = try await heldTicket(app, bus, buyer: buyer, seller: seller, title: "Sold")
+            let withdrawn = try await createTicket(seller, title: "Withdrawn")["id"] as! String
+            let withdrawal = try await seller.send(.DELETE, "/api/tickets/\(withdrawn)")
+            XCTAssertEqual(withdrawal.status, .noContent)
+            try await eventually { try await TestClient.signedOut(app).send(.GET, "/api/tickets/\(reserved)").object["orderId"] != nil }
+
+            let listed = try await seller.send(.GET, "/api/tickets/listed")
+            XCTAssertEqual(listed.status, .ok)
+            let entries = try XCTUnwrap(listed.json as? [[String: Any]])
+            XCTAssertEqual(entries.compactMap { $0["id"] as? String }, [sold, reserved, onSale])
+            XCTAssertEqual(entries.map { $0["holderId"] as? String }, [buyer.userId, nil, nil])
+            XCTAssertEqual(entries.map { $0["orderId"] != nil }, [true, true, false])
+
+            let first = try await seller.send(.GET, "/api/tickets/listed?limit=2")
+            XCTAssertEqual(first.headers.first(name: .link), #"</api/tickets/listed?limit=2&after=\#(reserved)>; rel="next""#)
+            let second = try await seller.send(.GET, "/api/tickets/listed?limit=2&after=\(reserved)")
+            XCTAssertEqual((second.json as? [[String: Any]])?.compactMap { $0["id"] as? String }, [onSale])
+            // A cursor must be one of the user's own listings, and not withdrawn.
+            for (client, cursor) in [(seller, withdrawn), (buyer, onSale)] {
+                let refused = try await client.send(.GET, "/api/tickets/listed?after=\(cursor)")
+                XCTAssertEqual(refused.status, .badRequest)
+            }
+            let buyers = try await buyer.send(.GET, "/api/tickets/listed")
+            XCTAssertEqual((buyers.json as? [[String: Any]])?.count, 0)
+            let signedOut = try await TestClient.signedOut(app).send(.GET, "/api/tickets/listed")
+            XCTAssertEqual(signedOut.status, .unauthorized)
+        }
+    }
+
     func testOnlyTheHolderGetsThePassAndItVerifies() async throws {
         try await withTickets { app, bus in
             let buyer = try await TestClient.signedIn(app)
