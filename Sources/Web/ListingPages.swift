@@ -55,19 +55,20 @@ extension Pages {
         }
     }
 
-    /// A page of a list: up to `pageSize` items from one more asked of the API, and the links to the pages around it.
-    struct Page<Item: Sendable>: Sendable {
-        var items: [Item]
+    /// A page of a list: up to `pageSize` tickets of the one more asked of the API, and the links to the pages
+    /// around it, which repeat `parameters`.
+    struct TicketPage {
+        var tickets: [TicketJSON]
         var next: String?
         var previous: String?
 
-        init(_ fetched: [Item], at position: PagePosition, path: String, keeping parameters: [(String, String)], id: (Item) -> String) {
-            items = Array(fetched.prefix(Pages.pageSize))
+        init(_ fetched: [TicketJSON], at position: PagePosition, path: String, keeping parameters: [(String, String)] = []) {
+            tickets = Array(fetched.prefix(Pages.pageSize))
             func link(_ position: PagePosition) -> String {
                 let all = parameters + position.query
                 return all.isEmpty ? path : path + "?" + Paging.query(all)
             }
-            next = fetched.count > Pages.pageSize ? link(position.next(id(items[items.count - 1]))) : nil
+            next = fetched.count > Pages.pageSize ? tickets.last.map { link(position.next($0.id)) } : nil
             previous = position.previous.map(link)
         }
     }
@@ -133,12 +134,12 @@ extension Pages {
             let reply = try await api.send(.GET, "/api/tickets?" + apiQuery(search, at: position), as: request)
             if reply.isSuccess { fetched = try reply.decode([TicketJSON].self) } else { errors = reply.errors }
         }
-        let page = Page(fetched, at: position, path: "/", keeping: shown, id: \.id)
+        let page = TicketPage(fetched, at: position, path: "/", keeping: shown)
         return try await render("index", "Tickets for sale", IndexBody(
             q: q, minPrice: minPrice, maxPrice: maxPrice,
             sorts: Self.sorts.map { Option(value: $0, label: $1, selected: $0 == sort) },
             searched: shown.contains { $0.0 != "sort" },
-            tickets: page.items.map { .init(id: $0.id, title: $0.title, price: $0.price.dollars) },
+            tickets: page.tickets.map { .init(id: $0.id, title: $0.title, price: $0.price.dollars) },
             next: page.next, previous: page.previous, errors: errors
         ), on: request, status: errors.isEmpty ? .ok : .badRequest)
     }
@@ -167,9 +168,9 @@ extension Pages {
         let reply = try await api.send(.GET, "/api/tickets/listed?" + apiQuery([], at: position), as: request)
         // An `after` that is not one of the visitor's listings is a link this site did not write.
         guard reply.isSuccess else { throw PageError.notFound }
-        let page = Page(try reply.decode([TicketJSON].self), at: position, path: "/tickets/listed", keeping: [], id: \.id)
+        let page = TicketPage(try reply.decode([TicketJSON].self), at: position, path: "/tickets/listed")
         return try await render("listed", "My listings", ListedBody(
-            tickets: page.items.map { ticket in
+            tickets: page.tickets.map { ticket in
                 let state = ticket.holderId != nil ? "Sold" : ticket.orderId != nil ? "Reserved" : "On sale"
                 return .init(id: ticket.id, title: ticket.title, price: ticket.price.dollars, state: state,
                              onSale: state == "On sale", editable: state == "On sale" && ticket.resaleOf == nil)
