@@ -2,6 +2,7 @@
 import urllib.parse
 import uuid
 
+import pytest
 import requests
 
 from hostile import account, is_envelope, json_or_none, list_ticket
@@ -51,3 +52,27 @@ def test_bad_search_values_are_field_errors(base_url):
         response = requests.get(base_url + "/api/tickets?" + query)
         assert response.status_code == 400 and is_envelope(json_or_none(response), field=field), \
             f"?{query}: {response.status_code} {response.text[:200]}"
+
+
+@pytest.mark.parametrize("sort", ["oldest", "newest", "price", "-price"])
+def test_every_sort_with_words_and_a_price_range_pages_to_the_whole_list(base_url, sort):
+    seller = account(base_url)
+    word = "c" + uuid.uuid4().hex
+    for index, price in enumerate((8, 3, 8, 12, 5, 8, 20, 1)):
+        list_ticket(seller, price=price, title=f"{word} {index}")
+    query = f"q={word}&minPrice=3&maxPrice=12&sort={sort}"
+    whole = seller.get(base_url + "/api/tickets?" + query)
+    assert whole.status_code == 200 and "Link" not in whole.headers
+    expected = [ticket["id"] for ticket in whole.json()]
+    assert len(expected) == 6, whole.text  # 1 and 20 are out of the range
+    prices = [ticket["price"] for ticket in whole.json()]
+    if sort in ("price", "-price"):
+        assert prices == sorted(prices, reverse=sort == "-price")
+    seen, path = [], f"/api/tickets?{query}&limit=4"
+    while path:
+        response = seller.get(base_url + path)
+        assert response.status_code == 200, response.text
+        seen += [ticket["id"] for ticket in response.json()]
+        link = response.headers.get("Link")
+        path = link.split(">")[0].lstrip("<") if link else None
+    assert seen == expected
