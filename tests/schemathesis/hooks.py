@@ -2,8 +2,9 @@
 
 schemathesis drops the cookies a response sets before its next request, and a seller may not buy their own ticket,
 so one cookie for every call cannot walk sign up -> sell -> reserve -> pay -> show. Instead:
-- listing a ticket uses the session of the account this worker signed up or in last (the `session` cookie of its
-  latest successful sign-up or sign-in), as a browser would; before any, a seller account made for the run;
+- listing a ticket and reading one's own listings use the session of the account this worker signed up or in last
+  (the `session` cookie of its latest successful sign-up or sign-in), as a browser would; before any, a seller
+  account made for the run;
 - editing or withdrawing a ticket uses the session that listed it, when this run listed it;
 - reserving, paying, reading orders and the tickets it holds, their passes, reselling them and check-ins use a buyer
   account made for the run;
@@ -57,7 +58,7 @@ class MarketplaceSessions:
 
     def set(self, case, data, context):
         operation = operation_id(case)
-        if operation == "createTicket":
+        if operation in {"createTicket", "listOwnListings"}:
             session = getattr(latest, "session", None) or data["seller"]
         elif operation in {"updateTicket", "withdrawTicket"}:
             with sellers_lock:
