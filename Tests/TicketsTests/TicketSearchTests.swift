@@ -92,6 +92,7 @@ final class TicketSearchTests: XCTestCase {
                 ("minPrice=1.234", ["minPrice"]), ("maxPrice=%205", ["maxPrice"]), ("minPrice=20&maxPrice=10", ["maxPrice"]),
                 ("sort=cheapest", ["sort"]), ("sort=PRICE", ["sort"]), ("q=\(String(repeating: "a", count: 201))", ["q"]),
                 ("q=a%00b", ["q"]), ("q=a%E2%80%AEb", ["q"]), ("minPrice=x&sort=y&q=%01", ["q", "minPrice", "sort"]),
+                ("after=\(UUID())", ["after"]), ("q=jazz&sort=newest&after=\(UUID())", ["after"]), ("after=", ["after"]),
             ]
             for (query, fields) in cases {
                 let response = try await anyone.send(.GET, "/api/tickets?\(query)")

@@ -21,7 +21,11 @@ struct TicketController: RouteCollection, Sendable {
     func list(_ request: Request) async throws -> Response {
         let limit = try PageSize.read(request)
         let search = try TicketSearch(request)
-        let cursor = try await Paging.after(request, noun: "ticket") { try await Ticket.find($0, on: request.db) != nil }
+        // Any ticket may be continued after, even one sold or withdrawn since; asked of the row alone, not decoded as a
+        // model, which cost a deep page a third more of the service's time than a first one.
+        let cursor = try await Paging.after(request, noun: "ticket") { id in
+            try await request.sql.raw("SELECT 1 AS found FROM tickets WHERE id = \(bind: id)").first() != nil
+        }
         let page = search.findsNothing ? [] : try await request.sql.raw(
             search.select(ListedTicket.columns, limit: limit, after: cursor, dialect: request.sql.dialect.name)
         ).all().map(ListedTicket.response)
