@@ -18,24 +18,13 @@ struct PassController: RouteCollection, Sendable {
         signedIn.post("checkins", use: checkIn)
     }
 
-    /// The current user's held tickets (not resold), newest first, a page at a time as the tickets list pages (`?limit=`,
-    /// `?after=<id of the last ticket seen>`, a `Link` header on a full page).
+    /// The current user's held tickets (not resold), newest first by when they were handed over.
     @Sendable
     func held(_ request: Request) async throws -> Response {
         let user = try request.requireUser()
-        let limit = try PageSize.read(request)
-        let cursor = try await Paging.after(request, noun: "ticket") { id in
-            try await Ticket.find(id, on: request.db).map { $0.holderId == user.id && $0.resoldAt == nil } ?? false
-        }
-        let continuing: SQLQueryString = cursor.map { "AND (held_at, id) < (SELECT held_at, id FROM tickets WHERE id = \(bind: $0))" } ?? ""
-        let held = try await request.sql.raw("""
-            SELECT * FROM tickets WHERE holder_id = \(bind: user.id) AND resold_at IS NULL \(continuing)
-            ORDER BY held_at DESC, id DESC LIMIT \(unsafeRaw: String(limit))
-            """).all(decodingFluent: Ticket.self)
-        let page = try await TicketResponse.list(held, on: request.db)
-        let response = try await page.encodeResponse(for: request)
-        Paging.linkNext(response, path: "/api/tickets/held", limit: limit, count: page.count, lastID: page.last?.id)
-        return response
+        return try await OwnTickets.page(
+            request, path: "/api/tickets/held", where: "holder_id = \(bind: user.id) AND resold_at IS NULL", newestBy: "held_at"
+        ) { $0.holderId == user.id && $0.resoldAt == nil }
     }
 
     struct PassResponse: Content {

@@ -36,24 +36,13 @@ struct TicketController: RouteCollection, Sendable {
         return response
     }
 
-    /// The current user's own listings that are not withdrawn, whether on sale, reserved or sold, newest first, a page
-    /// at a time as the tickets list pages.
+    /// The current user's own listings that are not withdrawn, whether on sale, reserved or sold, newest first.
     @Sendable
     func listed(_ request: Request) async throws -> Response {
         let user = try request.requireUser()
-        let limit = try PageSize.read(request)
-        let cursor = try await Paging.after(request, noun: "ticket") { id in
-            try await Ticket.find(id, on: request.db).map { $0.userId == user.id && $0.withdrawnAt == nil } ?? false
-        }
-        let continuing: SQLQueryString = cursor.map { "AND (created_at, id) < (SELECT created_at, id FROM tickets WHERE id = \(bind: $0))" } ?? ""
-        let listed = try await request.sql.raw("""
-            SELECT * FROM tickets WHERE user_id = \(bind: user.id) AND withdrawn_at IS NULL \(continuing)
-            ORDER BY created_at DESC, id DESC LIMIT \(unsafeRaw: String(limit))
-            """).all(decodingFluent: Ticket.self)
-        let page = try await TicketResponse.list(listed, on: request.db)
-        let response = try await page.encodeResponse(for: request)
-        Paging.linkNext(response, path: "/api/tickets/listed", limit: limit, count: page.count, lastID: page.last?.id)
-        return response
+        return try await OwnTickets.page(
+            request, path: "/api/tickets/listed", where: "user_id = \(bind: user.id) AND withdrawn_at IS NULL", newestBy: "created_at"
+        ) { $0.userId == user.id && $0.withdrawnAt == nil }
     }
 
     /// A ticket, as long as it is listed or was sold: a withdrawn listing is gone.
