@@ -117,6 +117,7 @@ extension Pages {
         let shown = [("q", q), ("minPrice", minPrice), ("maxPrice", maxPrice), ("sort", sort)].filter { !$0.1.isEmpty }
         var errors: [ErrorItem] = []
         var search: [(String, String)] = []
+        var amounts: [String: Money] = [:]
         for (name, text) in shown {
             guard name.hasSuffix("Price") else { search.append((name, text)); continue }
             guard let amount = Money(written: text) else {
@@ -124,9 +125,10 @@ extension Pages {
                 errors.append(ErrorItem(message: "\(label) must be an amount, like 25, 1,500 or 19.99", field: name))
                 continue
             }
+            amounts[name] = amount
             search.append((name, amount.jsonNumber))
         }
-        if let low = Money(written: minPrice), let high = Money(written: maxPrice), high < low {
+        if let low = amounts["minPrice"], let high = amounts["maxPrice"], high < low {
             errors.append(ErrorItem(message: "Highest price must not be less than the lowest price", field: "maxPrice"))
         }
         var fetched: [TicketJSON] = []

@@ -76,20 +76,21 @@ def fill(driver, **fields):
         element.send_keys(value)
 
 
-def sign_up(driver, base, email, password="secret"):
-    driver.get(base + "/auth/signup")
-    accessible(driver, "sign up")
-    fill(driver, email=email, password=password)
-    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    wait_for(driver, lambda d: email in d.find_element(By.TAG_NAME, "header").text)
-
-
-def sign_in(driver, base, email):
-    driver.get(base + "/auth/signin")
-    accessible(driver, "sign in")
+def authenticate(driver, base, form, email):
+    """Signs up or in (`form`: "signup", "signin") through the site's form; returns once the header names the user."""
+    driver.get(f"{base}/auth/{form}")
+    accessible(driver, form)
     fill(driver, email=email, password=PASSWORD)
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
     wait_for(driver, lambda d: email in d.find_element(By.TAG_NAME, "header").text)
+
+
+def sign_up(driver, base, email):
+    authenticate(driver, base, "signup", email)
+
+
+def sign_in(driver, base, email):
+    authenticate(driver, base, "signin", email)
 
 
 def sell(driver, base, title, price):
